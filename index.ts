@@ -1,0 +1,21 @@
+/**
+ * The Pulumi program: read the stack file named in config, validate it, and build the cluster.
+ * `pulumi config set nodeforge:stackFile stacks/lab.yaml` chooses the file; the SSH private key (and a
+ * sudo password, if any) are config secrets named in the stack file.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "./modules/components";
+import { loadStackFile } from "./modules/stack";
+
+const config = new pulumi.Config("nodeforge");
+const stack = loadStackFile(config.require("stackFile"));
+
+const cluster = new Cluster(stack.cluster.name, {
+  stack,
+  secret: (key) => config.requireSecret(key),
+});
+
+/** The nodes this stack manages: name, role and SSH address. */
+export const nodes = cluster.nodeSummaries;
+/** The Kubernetes version installed on every node. */
+export const kubernetesVersion = stack.cluster.kubernetesVersion;

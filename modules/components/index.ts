@@ -1,0 +1,3 @@
+export { Cluster, type ClusterArgs, type NodeSummary } from "./cluster";
+export { Node, type NodeArgs } from "./node";
+export type { SecretLookup } from "./connection";

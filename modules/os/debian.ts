@@ -1,0 +1,17 @@
+/** Debian and Ubuntu: apt. `--force-confold` keeps the config.toml nodeforge wrote before the package. */
+import type { OsProfile } from "./types";
+
+const apt = {
+  family: "debian",
+  basePackages: ["ca-certificates", "curl", "tar", "conntrack", "socat", "ethtool", "iptables", "iproute2", "kmod"],
+  containerdPackages: ["containerd", "runc"],
+  isInstalledCommand: `dpkg-query -W -f='\${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed`,
+  installCommand:
+    "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " +
+    'install --no-install-recommends "$@"',
+  removeCommand: 'DEBIAN_FRONTEND=noninteractive apt-get -q -y purge "$@" && apt-get -q -y autoremove --purge',
+} as const;
+
+export const debian12: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "debian-12", osRelease: { id: "debian", versionId: "12" } };
+export const ubuntu2204: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "ubuntu-22.04", osRelease: { id: "ubuntu", versionId: "22.04" } };
+export const ubuntu2404: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "ubuntu-24.04", osRelease: { id: "ubuntu", versionId: "24.04" } };

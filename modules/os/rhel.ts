@@ -1,0 +1,14 @@
+/** Rocky Linux: dnf. containerd comes as containerd.io from the repository named in the stack's artifacts. */
+import type { OsProfile } from "./types";
+
+export const rocky9: OsProfile = {
+  name: "rocky-9",
+  family: "rhel",
+  // VERSION_ID carries the minor release (9.4), so only the major version is compared.
+  osRelease: { id: "rocky", versionId: "9", majorOnly: true },
+  basePackages: ["ca-certificates", "curl", "tar", "conntrack-tools", "socat", "ethtool", "iptables-nft", "iproute-tc", "kmod"],
+  containerdPackages: ["containerd.io"],
+  isInstalledCommand: 'rpm -q "$1" >/dev/null 2>&1',
+  installCommand: 'dnf -q -y install "$@"',
+  removeCommand: 'dnf -q -y remove "$@"',
+};

@@ -1,0 +1,19 @@
+/** What differs between operating system families, so that steps and templates need not branch on names. */
+import type { OsName } from "../stack/types";
+
+export interface OsProfile {
+  name: OsName;
+  family: "debian" | "rhel";
+  /** Values /etc/os-release must carry for this stack-file `os`. */
+  osRelease: { id: string; versionId: string; majorOnly?: boolean };
+  /** Packages every node needs besides the container runtime (kubeadm preflight, kube-proxy, downloads). */
+  basePackages: string[];
+  /** Packages that provide containerd and runc. */
+  containerdPackages: string[];
+  /** Shell snippet: succeeds when package "$1" is installed. */
+  isInstalledCommand: string;
+  /** Shell snippet: installs the packages given as arguments ("$@"), non-interactively, keeping our config files. */
+  installCommand: string;
+  /** Shell snippet: removes the packages given as arguments ("$@"). */
+  removeCommand: string;
+}

@@ -1,0 +1,2 @@
+export { render } from "./engine";
+export { shellQuote, shellWords } from "./shell";

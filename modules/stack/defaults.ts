@@ -1,0 +1,45 @@
+/**
+ * Defaults for everything a stack file may leave out. The schema documents the same values as
+ * `default` annotations; a unit test keeps the two in step.
+ */
+import {
+  DEFAULT_CRICTL_BASE_URL,
+  DEFAULT_KUBERNETES_BASE_URL,
+  DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
+  DEFAULT_RHEL_CONTAINERD_REPO_URL,
+} from "../pins";
+import type { ArtifactSettings, DestroySettings, KubeletSettings, SshSettings } from "./types";
+
+export const CLUSTER_DEFAULTS = {
+  podCIDR: "10.244.0.0/16",
+  serviceCIDR: "10.96.0.0/12",
+  dnsDomain: "cluster.local",
+  containerRuntime: "containerd",
+} as const;
+
+export const KUBELET_DEFAULTS: KubeletSettings = {
+  maxPods: 110,
+  podPidsLimit: -1,
+  systemReserved: {},
+  kubeReserved: {},
+  evictionHard: {},
+};
+
+export const SSH_DEFAULTS: SshSettings = {
+  user: "root",
+  port: 22,
+  privateKeyConfig: "sshPrivateKey",
+  sudo: false,
+  connectTimeoutSeconds: 15,
+};
+
+export const ARTIFACT_DEFAULTS: ArtifactSettings = {
+  kubernetesBaseUrl: DEFAULT_KUBERNETES_BASE_URL,
+  crictlBaseUrl: DEFAULT_CRICTL_BASE_URL,
+  rhelContainerdRepoUrl: DEFAULT_RHEL_CONTAINERD_REPO_URL,
+  rhelContainerdRepoGpgKey: DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
+};
+
+export const DESTROY_DEFAULTS: DestroySettings = { removePackages: true };
+
+export const MACHINE_DEFAULTS = { arch: "amd64" } as const;

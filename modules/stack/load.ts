@@ -1,0 +1,131 @@
+/**
+ * Stack file -> StackSpec: parse YAML (keeping positions), validate against the schema, apply defaults,
+ * run the semantic checks, compute derived values. Pure: no Pulumi, no network.
+ */
+import { readFileSync } from "node:fs";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { DEFAULT_PINS, type Pins } from "../pins";
+import { nthAddress, parseCidr } from "./cidr";
+import { ARTIFACT_DEFAULTS, CLUSTER_DEFAULTS, DESTROY_DEFAULTS, KUBELET_DEFAULTS, MACHINE_DEFAULTS, SSH_DEFAULTS } from "./defaults";
+import { formatPath, StackValidationError, type StackIssue } from "./errors";
+import { schemaIssues } from "./schema";
+import { semanticIssues } from "./semantic";
+import type { MachineSpec, SshSettings, StackSpec } from "./types";
+
+/* The raw shapes below are what the schema guarantees once validation passed. */
+type RawSsh = Partial<SshSettings>;
+interface RawMachine extends Omit<Partial<MachineSpec>, "ssh"> {
+  ssh?: RawSsh;
+}
+interface RawStack {
+  cluster: Partial<StackSpec["cluster"]> & { name: string; kubernetesVersion: string };
+  kubelet?: Partial<StackSpec["kubelet"]>;
+  containerd?: Partial<StackSpec["containerd"]>;
+  artifacts?: Partial<StackSpec["artifacts"]>;
+  destroy?: Partial<StackSpec["destroy"]>;
+  ssh?: RawSsh;
+  machines: RawMachine[];
+}
+
+function withoutUndefined<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function positionOf(
+  doc: Document,
+  counter: LineCounter,
+  segments: readonly (string | number)[],
+): { line?: number; column?: number } {
+  // Walk as deep as the document goes, so a missing key points at its parent.
+  let node: unknown = doc.contents;
+  let found: Node | undefined = node as Node | undefined;
+  for (const segment of segments) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => (item.key as { value?: unknown } | null)?.value === segment);
+      if (!pair) break;
+      // Point at a scalar value itself; for a collection or empty value, point at its key: the line that names
+      // it, where an unknown property or a missing child property belongs (a block value starts a line later).
+      found = (isScalar(pair.value) ? pair.value : pair.key) as Node;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === "number") {
+      node = node.items[segment];
+      if (!node) break;
+      found = node as Node;
+    } else break;
+  }
+  const offset = found?.range?.[0];
+  if (offset === undefined) return {};
+  const { line, col } = counter.linePos(offset);
+  return { line, column: col };
+}
+
+export function normalize(file: string, raw: RawStack): StackSpec {
+  const sshDefaults: SshSettings = { ...SSH_DEFAULTS, ...withoutUndefined(raw.ssh) };
+  const machines: MachineSpec[] = raw.machines.map((m) => ({
+    name: m.name as string,
+    address: m.address as string,
+    role: m.role as MachineSpec["role"],
+    os: m.os as MachineSpec["os"],
+    arch: m.arch ?? MACHINE_DEFAULTS.arch,
+    hostKey: (m.hostKey as string).trim(),
+    ssh: { ...sshDefaults, ...withoutUndefined(m.ssh) },
+    labels: m.labels ?? {},
+    taints: m.taints ?? [],
+  }));
+  const cluster: StackSpec["cluster"] = { ...CLUSTER_DEFAULTS, ...withoutUndefined(raw.cluster) } as StackSpec["cluster"];
+  const service = parseCidr(cluster.serviceCIDR);
+  const derived =
+    typeof service === "string"
+      ? { clusterDnsIp: "", apiServerServiceIp: "" }
+      : { clusterDnsIp: nthAddress(service, 10), apiServerServiceIp: nthAddress(service, 1) };
+  return {
+    file,
+    cluster,
+    kubelet: { ...KUBELET_DEFAULTS, ...withoutUndefined(raw.kubelet) },
+    containerd: { registryMirrors: raw.containerd?.registryMirrors ?? {} },
+    artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
+    destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
+    machines,
+    derived,
+  };
+}
+
+/** Parses and validates stack file text. Throws StackValidationError listing every problem found. */
+export function parseStack(text: string, file: string, pins: Pins = DEFAULT_PINS): StackSpec {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new StackValidationError(
+      doc.errors.map((e) => {
+        const { line, col } = counter.linePos(e.pos[0]);
+        return { file, path: "", message: `YAML syntax: ${e.message.split("\n")[0] ?? e.code}`, line, column: col };
+      }),
+    );
+  }
+  const data: unknown = doc.toJS();
+  const locate = (segments: readonly (string | number)[]) => positionOf(doc, counter, segments);
+
+  const fromSchema = schemaIssues(file, data);
+  if (fromSchema.length > 0) {
+    throw new StackValidationError(fromSchema.map(({ segments, ...issue }) => ({ ...issue, ...locate(segments) })));
+  }
+  const spec = normalize(file, data as RawStack);
+  const semantic: StackIssue[] = semanticIssues(spec, pins).map(({ segments, message }) => ({
+    file,
+    path: formatPath(segments),
+    message,
+    ...locate(segments),
+  }));
+  if (semantic.length > 0) throw new StackValidationError(semantic);
+  return spec;
+}
+
+export function loadStackFile(file: string, pins: Pins = DEFAULT_PINS): StackSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new StackValidationError([{ file, path: "", message: `cannot read: ${(error as Error).message}` }]);
+  }
+  return parseStack(text, file, pins);
+}

@@ -1,0 +1,178 @@
+/** Checks a schema-valid stack file cannot express in JSON Schema: uniqueness, CIDRs, versions, roles. */
+import { supportedKubernetesVersions, type Pins } from "../pins";
+import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, type Cidr } from "./cidr";
+import type { StackSpec } from "./types";
+import { isControlPlane } from "./types";
+
+export interface SemanticIssue {
+  segments: (string | number)[];
+  message: string;
+}
+
+/** Label prefixes a kubelet may set on its own Node under the NodeRestriction admission plugin. */
+const KUBELET_SETTABLE_LABELS = new Set([
+  "kubernetes.io/hostname",
+  "kubernetes.io/arch",
+  "kubernetes.io/os",
+  "beta.kubernetes.io/instance-type",
+  "node.kubernetes.io/instance-type",
+  "failure-domain.beta.kubernetes.io/region",
+  "failure-domain.beta.kubernetes.io/zone",
+  "topology.kubernetes.io/region",
+  "topology.kubernetes.io/zone",
+]);
+const KUBELET_SETTABLE_PREFIXES = ["kubelet.kubernetes.io/", "node.kubernetes.io/"];
+
+function labelSettableByKubelet(key: string): boolean {
+  const slash = key.indexOf("/");
+  if (slash < 0) return true;
+  const prefix = key.slice(0, slash);
+  const reserved = ["kubernetes.io", "k8s.io"].some((d) => prefix === d || prefix.endsWith(`.${d}`));
+  return !reserved || KUBELET_SETTABLE_LABELS.has(key) || KUBELET_SETTABLE_PREFIXES.some((p) => key.startsWith(p));
+}
+
+const PREFIX_LIMITS = {
+  service: { 4: [12, 28], 6: [108, 124] },
+  pod: { 4: [8, 24], 6: [48, 64] },
+} as const;
+
+function checkCidr(
+  issues: SemanticIssue[],
+  field: "podCIDR" | "serviceCIDR",
+  text: string,
+  limits: { 4: readonly [number, number]; 6: readonly [number, number] },
+): Cidr | undefined {
+  const cidr = parseCidr(text);
+  if (typeof cidr === "string") {
+    issues.push({ segments: ["cluster", field], message: `'${text}' ${cidr}` });
+    return undefined;
+  }
+  const [min, max] = limits[cidr.family];
+  if (cidr.prefix < min || cidr.prefix > max) {
+    issues.push({
+      segments: ["cluster", field],
+      message: `'${text}' has prefix /${cidr.prefix}; IPv${cidr.family} ${field} prefixes must be between /${min} and /${max}`,
+    });
+  }
+  return cidr;
+}
+
+export function semanticIssues(spec: StackSpec, pins: Pins): SemanticIssue[] {
+  const issues: SemanticIssue[] = [];
+  const { cluster } = spec;
+
+  const versions = supportedKubernetesVersions(pins);
+  if (!versions.includes(cluster.kubernetesVersion)) {
+    issues.push({
+      segments: ["cluster", "kubernetesVersion"],
+      message: `'${cluster.kubernetesVersion}' is not supported; supported versions: ${versions.join(", ")}`,
+    });
+  }
+  if (cluster.containerRuntime === "cri-o") {
+    issues.push({
+      segments: ["cluster", "containerRuntime"],
+      message: "'cri-o' is reserved for a later release; use containerd",
+    });
+  }
+
+  const pod = checkCidr(issues, "podCIDR", cluster.podCIDR, PREFIX_LIMITS.pod);
+  const service = checkCidr(issues, "serviceCIDR", cluster.serviceCIDR, PREFIX_LIMITS.service);
+  if (pod && service) {
+    if (pod.family !== service.family) {
+      issues.push({
+        segments: ["cluster", "serviceCIDR"],
+        message: `is IPv${service.family} but podCIDR is IPv${pod.family}; dual-stack is not supported`,
+      });
+    } else if (cidrsOverlap(pod, service)) {
+      issues.push({
+        segments: ["cluster", "serviceCIDR"],
+        message: `'${service.text}' overlaps podCIDR '${pod.text}'`,
+      });
+    }
+  }
+
+  const names = new Map<string, number>();
+  const endpoints = new Map<string, number>();
+  spec.machines.forEach((machine, index) => {
+    const sameName = names.get(machine.name);
+    if (sameName !== undefined) {
+      issues.push({
+        segments: ["machines", index, "name"],
+        message: `'${machine.name}' is already the name of machines[${sameName}]`,
+      });
+    } else names.set(machine.name, index);
+
+    const ip = parseAddress(machine.address);
+    // Compare IP addresses in canonical form, so fd00::1 and fd00:0::1 are one endpoint.
+    const host = ip ? formatAddress(ip.family, ip.value) : machine.address.toLowerCase();
+    const endpoint = `${host}:${machine.ssh.port}`;
+    const sameEndpoint = endpoints.get(endpoint);
+    if (sameEndpoint !== undefined) {
+      issues.push({
+        segments: ["machines", index, "address"],
+        message: `'${machine.address}' (SSH port ${machine.ssh.port}) is already the address of machines[${sameEndpoint}]`,
+      });
+    } else endpoints.set(endpoint, index);
+
+    if (/^[0-9.]+$/.test(machine.address) && !ip) {
+      issues.push({ segments: ["machines", index, "address"], message: `'${machine.address}' is not a valid IPv4 address` });
+    }
+    if (machine.address.includes(":") && !ip) {
+      const message = `'${machine.address}' is not a valid IPv6 address`;
+      issues.push({ segments: ["machines", index, "address"], message });
+    }
+    for (const [label, cidr] of [
+      ["podCIDR", pod],
+      ["serviceCIDR", service],
+    ] as const) {
+      if (ip && cidr && cidrContains(cidr, ip.family, ip.value)) {
+        issues.push({
+          segments: ["machines", index, "address"],
+          message: `'${machine.address}' lies inside the cluster ${label} '${cidr.text}'`,
+        });
+      }
+    }
+
+    if (machine.ssh.user !== "root" && !machine.ssh.sudo) {
+      issues.push({
+        segments: ["machines", index, "ssh", "sudo"],
+        message: `user '${machine.ssh.user}' is not root, so sudo must be true (set it under ssh or the machine's ssh)`,
+      });
+    }
+    if (machine.ssh.sudoPasswordConfig && !machine.ssh.sudo) {
+      issues.push({
+        segments: ["machines", index, "ssh", "sudoPasswordConfig"],
+        message: "is set but sudo is false",
+      });
+    }
+
+    for (const key of Object.keys(machine.labels)) {
+      if (!labelSettableByKubelet(key)) {
+        issues.push({
+          segments: ["machines", index, "labels", key],
+          message:
+            "is in a kubernetes.io/k8s.io namespace the kubelet may not set on its own node (NodeRestriction); use another prefix",
+        });
+      }
+    }
+    const taintKeys = new Map<string, number>();
+    machine.taints.forEach((taint, t) => {
+      const id = `${taint.key}:${taint.effect}`;
+      const previous = taintKeys.get(id);
+      if (previous !== undefined) {
+        issues.push({
+          segments: ["machines", index, "taints", t],
+          message: `duplicates taints[${previous}] (same key '${taint.key}' and effect ${taint.effect})`,
+        });
+      } else taintKeys.set(id, t);
+    });
+  });
+
+  if (!spec.machines.some(isControlPlane)) {
+    issues.push({
+      segments: ["machines"],
+      message: "needs at least one machine with role control-plane or control-plane+worker",
+    });
+  }
+  return issues;
+}

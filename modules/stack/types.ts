@@ -1,0 +1,111 @@
+/**
+ * The validated, defaulted form of a stack file. Everything downstream (steps, components, the CLI)
+ * works on these types only; nothing reads the YAML again.
+ */
+
+export const SUPPORTED_OS = ["debian-12", "ubuntu-22.04", "ubuntu-24.04", "rocky-9"] as const;
+export type OsName = (typeof SUPPORTED_OS)[number];
+
+export const ARCHES = ["amd64", "arm64"] as const;
+export type Arch = (typeof ARCHES)[number];
+
+export const ROLES = ["control-plane", "worker", "control-plane+worker"] as const;
+export type Role = (typeof ROLES)[number];
+
+export type ContainerRuntime = "containerd" | "cri-o";
+
+export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: TaintEffect;
+}
+
+/** SSH settings after merging the stack-wide defaults with a machine's own overrides. */
+export interface SshSettings {
+  user: string;
+  port: number;
+  /** Name of the Pulumi config key (a secret) that holds the private key, e.g. `sshPrivateKey`. */
+  privateKeyConfig: string;
+  /** Run privileged commands through sudo (required when `user` is not root). */
+  sudo: boolean;
+  /** Name of the Pulumi config secret holding the sudo password; absent for passwordless sudo. */
+  sudoPasswordConfig?: string;
+  connectTimeoutSeconds: number;
+}
+
+export interface KubeletSettings {
+  maxPods: number;
+  podPidsLimit: number;
+  systemReserved: Record<string, string>;
+  kubeReserved: Record<string, string>;
+  evictionHard: Record<string, string>;
+}
+
+export interface ArtifactSettings {
+  /** Base of Kubernetes release binaries: `${base}/v${version}/bin/linux/${arch}/kubelet`. */
+  kubernetesBaseUrl: string;
+  /** Base of cri-tools releases: `${base}/v${v}/crictl-v${v}-linux-${arch}.tar.gz`. */
+  crictlBaseUrl: string;
+  /** Package repository that provides containerd.io on RHEL-family machines. */
+  rhelContainerdRepoUrl: string;
+  /** GPG key of that repository. */
+  rhelContainerdRepoGpgKey: string;
+}
+
+export interface ContainerdSettings {
+  /** Registry host -> mirror endpoints, written as containerd hosts.toml files. */
+  registryMirrors: Record<string, string[]>;
+}
+
+export interface DestroySettings {
+  /** Remove the OS packages nodeforge installed itself (never those the machine already had). */
+  removePackages: boolean;
+}
+
+export interface MachineSpec {
+  name: string;
+  address: string;
+  role: Role;
+  os: OsName;
+  arch: Arch;
+  /** The machine's public host key, `<type> <base64>`, pinned for every connection. */
+  hostKey: string;
+  ssh: SshSettings;
+  labels: Record<string, string>;
+  taints: Taint[];
+}
+
+export interface ClusterSettings {
+  name: string;
+  kubernetesVersion: string;
+  podCIDR: string;
+  serviceCIDR: string;
+  dnsDomain: string;
+  containerRuntime: ContainerRuntime;
+}
+
+/** Values computed once from the stack file so that no two files compute them differently. */
+export interface DerivedValues {
+  /** The kube-dns Service address: the tenth address of the service CIDR (kubeadm's convention). */
+  clusterDnsIp: string;
+  /** The `kubernetes` Service address: the first address of the service CIDR. */
+  apiServerServiceIp: string;
+}
+
+export interface StackSpec {
+  /** The file the spec was read from, for messages. */
+  file: string;
+  cluster: ClusterSettings;
+  kubelet: KubeletSettings;
+  containerd: ContainerdSettings;
+  artifacts: ArtifactSettings;
+  destroy: DestroySettings;
+  machines: MachineSpec[];
+  derived: DerivedValues;
+}
+
+export function isControlPlane(machine: MachineSpec): boolean {
+  return machine.role === "control-plane" || machine.role === "control-plane+worker";
+}

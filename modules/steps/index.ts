@@ -1,0 +1,22 @@
+/**
+ * The provisioning steps, in the order they run on a machine. Read top to bottom: this is what
+ * `pulumi up` does to every node.
+ */
+import { configureKubelet } from "./configure-kubelet";
+import { installContainerd } from "./install-containerd";
+import { installKubelet } from "./install-kubelet";
+import { preflight } from "./preflight";
+import type { Step } from "./types";
+
+export const STEPS: readonly Step[] = [
+  preflight, // os-release, arch, swap off, kernel modules, sysctls
+  installContainerd, // OS packages, config.toml (systemd cgroups), drop-in, start
+  installKubelet, // kubelet, kubeadm, kubectl, crictl: pinned sha256
+  configureKubelet, // kubelet.service, config drop-in, enable
+];
+
+export { stepContext } from "./context";
+export { planMachine, type PlannedStep } from "./plan";
+export { filesHash, sha256 } from "./hash";
+export type { ManagedFile, Step, StepContext } from "./types";
+export * as constants from "./constants";

@@ -1,0 +1,41 @@
+import { render } from "../render";
+import { rootFile, type Step, type StepContext } from "./types";
+import { scriptValues } from "./values";
+
+const MODULES_FILE = "/etc/modules-load.d/nodeforge-kubernetes.conf";
+const SYSCTL_FILE = "/etc/sysctl.d/99-nodeforge-kubernetes.conf";
+const MODULES = ["overlay", "br_netfilter"];
+
+function sysctls(ctx: StepContext): { key: string; value: string }[] {
+  const list = [
+    { key: "net.bridge.bridge-nf-call-iptables", value: "1" },
+    { key: "net.bridge.bridge-nf-call-ip6tables", value: "1" },
+    { key: "net.ipv4.ip_forward", value: "1" },
+  ];
+  if (ctx.stack.cluster.podCIDR.includes(":")) list.push({ key: "net.ipv6.conf.all.forwarding", value: "1" });
+  return list;
+}
+
+export const preflight: Step = {
+  name: "preflight",
+  title: "Check the OS and prepare the kernel (swap off, modules, sysctls)",
+  waitsForControlPlane: false,
+  appliesTo: () => true,
+  files: (ctx) => [
+    rootFile(MODULES_FILE, render("preflight/modules-load.conf.hbs", { modules: MODULES })),
+    rootFile(SYSCTL_FILE, render("preflight/sysctl.conf.hbs", { sysctls: sysctls(ctx) })),
+  ],
+  script: (ctx) =>
+    render("scripts/preflight.sh.hbs", {
+      ...scriptValues(ctx, "preflight"),
+      osId: ctx.os.osRelease.id,
+      osVersionId: ctx.os.osRelease.versionId,
+      osMajorOnly: ctx.os.osRelease.majorOnly === true,
+      osName: ctx.os.name,
+      arch: ctx.machine.arch,
+      modules: MODULES,
+      modulesFile: MODULES_FILE,
+      sysctls: sysctls(ctx),
+      sysctlFile: SYSCTL_FILE,
+    }),
+};

@@ -1,0 +1,130 @@
+/**
+ * The Pulumi program under Pulumi's mocks: which resources a 3-machine stack registers, how they nest,
+ * in which order they run, and that credentials stay secrets.
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "../../modules/components";
+import { STEPS } from "../../modules/steps";
+import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
+import { captureProgram, isSecret, outputValue, type CapturedResource } from "../harness/pulumi-mocks";
+
+const SUDO = "ssh:\n  user: ops\n  sudo: true\n  sudoPasswordConfig: sudoPassword\n";
+const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sudoPassword: "s3cret pass" };
+
+describe("Pulumi program on a 3-machine stack (mocks)", () => {
+  let resources: CapturedResource[];
+  const byName = (name: string) => {
+    const found = resources.find((r) => r.name === name);
+    assert.ok(found, `resource ${name} was registered`);
+    return found;
+  };
+  const commands = () => resources.filter((r) => r.type === "command:remote:Command");
+
+  before(async () => {
+    const stack = buildStack({ machines: 3, extra: SUDO });
+    resources = await captureProgram((transformations) => {
+      new Cluster(
+        "test",
+        { stack, secret: (key) => pulumi.secret(secrets[key] ?? "") },
+        { transformations },
+      );
+    });
+  });
+
+  it("registers one Node per machine under the Cluster component", () => {
+    const cluster = byName("test");
+    assert.equal(cluster.type, "nodeforge:cluster:Cluster");
+    const nodes = resources.filter((r) => r.type === "nodeforge:node:Node");
+    assert.deepEqual(nodes.map((n) => n.name).sort(), ["cp-1", "worker-1", "worker-2"]);
+    for (const node of nodes) assert.equal(node.parent, cluster.resource);
+  });
+
+  it("gives every machine one command per step, named machine-step, parented to its Node", () => {
+    for (const machine of ["cp-1", "worker-1", "worker-2"]) {
+      const node = byName(machine);
+      for (const step of STEPS) {
+        const cmd = byName(`${machine}-${step.name}`);
+        assert.equal(cmd.type, "command:remote:Command");
+        assert.equal(cmd.parent, node.resource);
+      }
+    }
+    assert.equal(commands().length, 3 * STEPS.length);
+  });
+
+  it("writes each managed file with a RemoteFile dynamic resource named after its path", () => {
+    const file = byName("cp-1-install-containerd-etc-containerd-config.toml");
+    assert.equal(file.type, "pulumi-nodejs:dynamic:Resource");
+    assert.equal(file.parent, byName("cp-1").resource);
+    assert.equal(file.props.path, "/etc/containerd/config.toml");
+    assert.equal(file.props.mode, "0644");
+    assert.match(String(file.props.content), /SystemdCgroup = true/);
+    const unit = byName("worker-2-configure-kubelet-etc-systemd-system-kubelet.service");
+    assert.equal(unit.props.path, "/etc/systemd/system/kubelet.service");
+  });
+
+  it("chains each machine's steps in order: files after the previous step, the command after its files", () => {
+    for (const machine of ["cp-1", "worker-1"]) {
+      for (let i = 1; i < STEPS.length; i++) {
+        const previous = byName(`${machine}-${STEPS[i - 1]?.name}`).resource;
+        const cmd = byName(`${machine}-${STEPS[i]?.name}`);
+        assert.ok(cmd.dependsOn.includes(previous), `${cmd.name} depends on ${STEPS[i - 1]?.name}`);
+      }
+      const config = byName(`${machine}-install-containerd-etc-containerd-config.toml`);
+      assert.ok(byName(`${machine}-install-containerd`).dependsOn.includes(config.resource));
+      assert.ok(config.dependsOn.includes(byName(`${machine}-preflight`).resource));
+    }
+  });
+
+  it("runs worker steps that join the cluster after every control-plane step, the rest in parallel", () => {
+    const cpLast = byName(`cp-1-${STEPS[STEPS.length - 1]?.name}`).resource;
+    for (const worker of ["worker-1", "worker-2"]) {
+      for (const step of STEPS) {
+        const cmd = byName(`${worker}-${step.name}`);
+        assert.equal(cmd.dependsOn.includes(cpLast), step.waitsForControlPlane, `${cmd.name} waits: ${step.waitsForControlPlane}`);
+      }
+      assert.equal(byName(`${worker}-preflight`).dependsOn.length, 0, "preflight starts at once");
+    }
+    assert.ok(STEPS.some((s) => s.waitsForControlPlane), "some step waits for the control plane");
+    for (const step of STEPS) {
+      assert.ok(!byName(`cp-1-${step.name}`).dependsOn.some((d) => commands().some((c) => c.resource === d && c.name.startsWith("worker"))));
+    }
+  });
+
+  it("pins the host key on every command connection and every RemoteFile target", async () => {
+    for (const cmd of commands()) {
+      const connection = await outputValue(cmd.props.connection as pulumi.Input<Record<string, unknown>>);
+      assert.equal(connection.hostKey, TEST_HOST_KEY, `${cmd.name} pins the host key`);
+    }
+    for (const file of resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource")) {
+      const target = await outputValue(file.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.hostKey, TEST_HOST_KEY);
+    }
+  });
+
+  it("keeps the private key and the sudo password secret", async () => {
+    for (const cmd of commands()) {
+      const connection = cmd.props.connection as Record<string, unknown>;
+      assert.equal(await isSecret(connection.privateKey), true, `${cmd.name} privateKey is secret`);
+      assert.equal(await isSecret(cmd.props.stdin), true, `${cmd.name} sudo password (stdin) is secret`);
+      assert.equal(await outputValue(cmd.props.stdin as pulumi.Output<string>), "s3cret pass\n");
+      assert.doesNotMatch(String(cmd.props.create), /s3cret|PRIVATE-KEY/, "no secret on the command line");
+      assert.match(String(cmd.props.create), /^sudo -k -S -p '' -- \/bin\/sh -c '/);
+    }
+    for (const file of resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource")) {
+      assert.equal(await isSecret(file.props.target), true, `${file.name} target is secret`);
+    }
+  });
+
+  it("re-runs a step in place when its files change: triggers carry the files' hash and update = create", () => {
+    for (const cmd of commands()) {
+      const triggers = cmd.props.triggers as string[];
+      assert.equal(triggers.length, 1);
+      assert.match(triggers[0] ?? "", /^[0-9a-f]{64}$/);
+      assert.equal(cmd.props.update, cmd.props.create);
+    }
+    const kubelet = byName("cp-1-configure-kubelet");
+    assert.match(String(kubelet.props.delete), /systemctl disable --now kubelet\.service/);
+  });
+});
