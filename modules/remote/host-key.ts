@@ -91,10 +91,13 @@ function checkBlobShape(type: string, fields: Buffer[]): void {
 /** Parses `<type> <base64> [comment]` (the known_hosts key part). Throws a descriptive error on anything else. */
 export function parseHostKey(line: string): PinnedHostKey {
   const parts = line.trim().split(/\s+/);
-  if (parts.length < 2 || parts[0] === "") throw new Error(`host key must be "<type> <base64>", got ${parts.length} field(s)`);
+  if (parts.length < 2 || parts[0] === "")
+    throw new Error(`host key must be "<type> <base64>", got ${parts.length} field(s)`);
   const [type, encoded] = parts;
   if (!Object.hasOwn(PRESENTING_ALGORITHMS, type)) {
-    throw new Error(`host key type ${JSON.stringify(type)} is not supported (use one of ${Object.keys(PRESENTING_ALGORITHMS).join(", ")})`);
+    throw new Error(
+      `host key type ${JSON.stringify(type)} is not supported (use one of ${Object.keys(PRESENTING_ALGORITHMS).join(", ")})`,
+    );
   }
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0) {
     throw new Error(`host key data for ${type} is not valid base64`);
@@ -107,13 +110,15 @@ export function parseHostKey(line: string): PinnedHostKey {
     throw new Error(`host key data for ${type} is not an SSH public key: ${(error as Error).message}`);
   }
   const declared = fields[0]?.toString("latin1");
-  if (declared !== type) throw new Error(`host key data declares type ${JSON.stringify(declared)}, the line says ${type}`);
+  if (declared !== type)
+    throw new Error(`host key data declares type ${JSON.stringify(declared)}, the line says ${type}`);
   checkBlobShape(type, fields);
   return { type, blob, fingerprint: fingerprintOf(blob) };
 }
 
 /** The ssh2 connect options that enforce a pinned host key, plus what the server presented if it was refused. */
 export interface HostKeyVerification {
+  pinned: PinnedHostKey;
   options: {
     hostVerifier: (key: Buffer) => boolean;
     algorithms: { serverHostKey: string[] };
@@ -130,11 +135,18 @@ export function hostKeyVerification(machine: string, address: string, hostKey: s
   const pinned = parseHostKey(hostKey);
   let refused: HostKeyMismatchError | undefined;
   return {
+    pinned,
     options: {
       hostVerifier: (key: Buffer) => {
         if (Buffer.isBuffer(key) && key.equals(pinned.blob)) return true;
         const presented = Buffer.isBuffer(key) ? key : Buffer.alloc(0);
-        refused = new HostKeyMismatchError(machine, address, pinned.fingerprint, fingerprintOf(presented), blobKeyType(presented));
+        refused = new HostKeyMismatchError(
+          machine,
+          address,
+          pinned.fingerprint,
+          fingerprintOf(presented),
+          blobKeyType(presented),
+        );
         return false;
       },
       algorithms: { serverHostKey: [...PRESENTING_ALGORITHMS[pinned.type]] },

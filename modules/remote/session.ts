@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { NodeSSH } from "node-ssh";
 import { shellQuote } from "../render/shell";
-import { hostKeyVerification, type HostKeyMismatchError } from "./host-key";
+import { hostKeyVerification, type HostKeyVerification } from "./host-key";
 import type { SshTarget } from "./types";
 
 /** An idle connection is closed after this long; the timer is unref'd so it never keeps a process alive. */
@@ -41,6 +41,7 @@ export interface RemoteResult {
   stderr: string;
 }
 
+/** Options for runRemote. */
 export interface RunRemoteOptions {
   /** Payload for the command's standard input; closed after it is written (or at once when absent). */
   stdin?: string | Buffer;
@@ -75,7 +76,8 @@ export function withoutMachinePrefix(machine: string, message: string): string {
   return message.startsWith(`${machine}: `) ? message.slice(machine.length + 2) : message;
 }
 
-function describeConnectError(target: SshTarget, error: unknown, mismatch: HostKeyMismatchError | undefined): Error {
+function describeConnectError(target: SshTarget, error: unknown, verification: HostKeyVerification): Error {
+  const mismatch = verification.mismatch();
   if (mismatch) return mismatch;
   const cause = error as Error & { code?: string; level?: string };
   const message = cause?.message ?? String(error);
@@ -88,14 +90,14 @@ function describeConnectError(target: SshTarget, error: unknown, mismatch: HostK
   } else if (cause?.level === "client-authentication") {
     what = `authentication as ${target.user} at ${where} failed: the private key was not accepted`;
   } else if (/host key|no matching/i.test(message)) {
-    what = `host key negotiation with ${where} failed (does it have the pinned key's type?): ${message}`;
+    what = `${where} offers no ${verification.pinned.type} host key (the pinned key's type): ${message}`;
   } else if (/privateKey/i.test(message)) what = `the private key cannot be used: ${message}`;
   else what = `ssh connection to ${where} failed: ${message}`;
   return new Error(`${target.machine}: ${what}`);
 }
 
 async function connect(target: SshTarget): Promise<NodeSSH> {
-  let verification;
+  let verification: HostKeyVerification;
   try {
     verification = hostKeyVerification(target.machine, `${target.host}:${target.port}`, target.hostKey);
   } catch (error) {
@@ -116,7 +118,7 @@ async function connect(target: SshTarget): Promise<NodeSSH> {
     });
   } catch (error) {
     ssh.dispose();
-    throw describeConnectError(target, error, verification.mismatch());
+    throw describeConnectError(target, error, verification);
   }
   pool().connects += 1;
   return ssh;
@@ -205,6 +207,14 @@ function privilegeOf(target: SshTarget): Privilege {
   return target.sudoPassword === undefined || target.sudoPassword === "" ? "sudo" : "sudo-password";
 }
 
+/** Drops the pooled session only if its connection is gone: closing a live one would cut other commands. */
+async function discardIfDead(key: string): Promise<void> {
+  const session = pool().sessions.get(key);
+  if (!session) return;
+  const ssh = await session.connection.catch(() => undefined);
+  if (!ssh?.isConnected()) await closeSession(key, session);
+}
+
 /** Raised when the command could not even start, so running it again on a fresh connection is safe. */
 class NotStartedError extends Error {}
 
@@ -283,7 +293,9 @@ function execute(ssh: NodeSSH, exchange: Exchange): Promise<RemoteResult> {
         if (exit?.code !== undefined) {
           return resolve({ code: exit.code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: cleaned });
         }
-        const why = exit?.signal ? `was killed by signal ${exit.signal}` : "ended without an exit status (connection lost?)";
+        const why = exit?.signal
+          ? `was killed by signal ${exit.signal}`
+          : "ended without an exit status (connection lost?)";
         reject(new Error(`the remote command ${why}${cleaned.trim() ? `: ${cleaned.trim()}` : ""}`));
       });
     };
@@ -300,7 +312,11 @@ function execute(ssh: NodeSSH, exchange: Exchange): Promise<RemoteResult> {
  * `sudo -n`, or `sudo -S` with the password fed on stdin after sudo's prompt. Resolves with the exit code and
  * output whatever the code; rejects (message starting `<machine>: `) when the command could not run.
  */
-export async function runRemote(target: SshTarget, script: string, options: RunRemoteOptions = {}): Promise<RemoteResult> {
+export async function runRemote(
+  target: SshTarget,
+  script: string,
+  options: RunRemoteOptions = {},
+): Promise<RemoteResult> {
   const exchange = exchangeFor(target, script, options.stdin);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -308,9 +324,7 @@ export async function runRemote(target: SshTarget, script: string, options: RunR
     } catch (error) {
       // A pooled connection may have died while idle; the command never started, so one retry is safe.
       if (error instanceof NotStartedError && attempt === 1) {
-        const key = sessionKey(target);
-        const stale = pool().sessions.get(key);
-        if (stale) await closeSession(key, stale);
+        await discardIfDead(sessionKey(target));
         continue;
       }
       // Connection errors already name the machine (and keep their class, e.g. HostKeyMismatchError).

@@ -10,6 +10,7 @@ import { STEPS } from "../../modules/steps";
 import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
 import { captureProgram, isSecret, outputValue, type CapturedResource } from "../harness/pulumi-mocks";
 
+const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
 const SUDO = "ssh:\n  user: ops\n  sudo: true\n  sudoPasswordConfig: sudoPassword\n";
 const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sudoPassword: "s3cret pass" };
 
@@ -55,7 +56,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
 
   it("writes each managed file with a RemoteFile dynamic resource named after its path", () => {
     const file = byName("cp-1-install-containerd-etc-containerd-config.toml");
-    assert.equal(file.type, "pulumi-nodejs:dynamic:Resource");
+    assert.equal(file.type, FILE_TYPE);
     assert.equal(file.parent, byName("cp-1").resource);
     assert.equal(file.props.path, "/etc/containerd/config.toml");
     assert.equal(file.props.mode, "0644");
@@ -84,7 +85,11 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
         const cmd = byName(`${worker}-${step.name}`);
         assert.equal(cmd.dependsOn.includes(cpLast), step.waitsForControlPlane, `${cmd.name} waits: ${step.waitsForControlPlane}`);
       }
-      assert.equal(byName(`${worker}-preflight`).dependsOn.length, 0, "preflight starts at once");
+      const preflightWaitsFor = byName(`${worker}-preflight`).dependsOn.map((d) => resources.find((r) => r.resource === d));
+      assert.ok(
+        preflightWaitsFor.every((r) => r?.type === FILE_TYPE && r.name.startsWith(`${worker}-preflight-`)),
+        "preflight waits only for its own files, so it starts at once",
+      );
     }
     assert.ok(STEPS.some((s) => s.waitsForControlPlane), "some step waits for the control plane");
     for (const step of STEPS) {
@@ -97,7 +102,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       const connection = await outputValue(cmd.props.connection as pulumi.Input<Record<string, unknown>>);
       assert.equal(connection.hostKey, TEST_HOST_KEY, `${cmd.name} pins the host key`);
     }
-    for (const file of resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource")) {
+    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
       const target = await outputValue(file.props.target as pulumi.Input<Record<string, unknown>>);
       assert.equal(target.hostKey, TEST_HOST_KEY);
     }
@@ -112,7 +117,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       assert.doesNotMatch(String(cmd.props.create), /s3cret|PRIVATE-KEY/, "no secret on the command line");
       assert.match(String(cmd.props.create), /^sudo -k -S -p '' -- \/bin\/sh -c '/);
     }
-    for (const file of resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource")) {
+    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
       assert.equal(await isSecret(file.props.target), true, `${file.name} target is secret`);
     }
   });

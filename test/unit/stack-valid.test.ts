@@ -229,7 +229,13 @@ describe("defaults", () => {
   });
 
   it("fill in SSH as root on port 22 with the sshPrivateKey secret, no sudo", () => {
-    const expected = { user: "root", port: 22, privateKeyConfig: "sshPrivateKey", sudo: false, connectTimeoutSeconds: 15 };
+    const expected = {
+      user: "root",
+      port: 22,
+      privateKeyConfig: "sshPrivateKey",
+      sudo: false,
+      connectTimeoutSeconds: 15,
+    };
     assert.deepEqual(machine(spec, "cp-1").ssh, expected);
     assert.deepEqual(machine(spec, "worker-1").ssh, expected);
   });
@@ -404,7 +410,8 @@ describe("the schema", () => {
       const examples = isObject(property) && Array.isArray(property.examples) ? property.examples : [];
       const validate = ajv.compile({ $ref: `${id}#${pointer}` });
       for (const example of examples) {
-        if (!validate(example)) failures.push(`${pointer}: ${JSON.stringify(example)}: ${ajv.errorsText(validate.errors)}`);
+        if (!validate(example))
+          failures.push(`${pointer}: ${JSON.stringify(example)}: ${ajv.errorsText(validate.errors)}`);
       }
     }
     assert.deepEqual(failures, []);

@@ -1,0 +1,522 @@
+/**
+ * RemoteFile's provider against a real sshd on 127.0.0.1 (the "machine" is this host, so the test checks the
+ * files directly on disk), called directly and after Pulumi's closure serialization, as the engine runs it.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { parseHostKey } from "../../modules/remote/host-key";
+import {
+  RemoteFile,
+  remoteFileProvider,
+  type RemoteFileInputs,
+  type RemoteFileOutputs,
+  type RemoteFileProvider,
+} from "../../modules/remote/remote-file";
+import { closeAllSessions, sessionStats } from "../../modules/remote/session";
+import type { SshTarget } from "../../modules/remote/types";
+import { useSshd, type Sshd } from "../harness/sshd";
+
+// Pooled connections must be closed before sshd stops (hooks run in registration order).
+after(closeAllSessions);
+const server = useSshd({ hostKeyTypes: ["ed25519", "ecdsa"] });
+const work = mkdtempSync(join(tmpdir(), "nodeforge-remote-file-"));
+// Inside the build tree, so the serialized provider's `require("node-ssh")` resolves from the project's
+// node_modules, as it does in the engine (which loads the text with the project as working directory).
+const serializedDir = mkdtempSync(join(__dirname, ".serialized-"));
+after(() => {
+  rmSync(work, { recursive: true, force: true });
+  rmSync(serializedDir, { recursive: true, force: true });
+});
+
+const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+
+/** uid or gid of a name, from /etc/passwd or /etc/group. */
+function idOf(database: "/etc/passwd" | "/etc/group", name: string): number {
+  const line = readFileSync(database, "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith(`${name}:`));
+  if (!line) throw new Error(`${name} is not in ${database}`);
+  return Number(line.split(":")[2]);
+}
+
+function inputs(path: string, overrides: Partial<RemoteFileInputs> = {}): RemoteFileInputs {
+  const target = overrides.target ?? server().target();
+  return { target, path, content: "a = 1\n", mode: "0644", owner: "root", group: "root", ...overrides };
+}
+
+function acceptedLogins(sshd: Sshd): number {
+  return sshd
+    .log()
+    .split("\n")
+    .filter((line) => line.startsWith("Accepted publickey for ")).length;
+}
+
+/** sshd writes its log asynchronously; let it catch up before counting. */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+
+/** Serializes the provider the way pulumi.dynamic.Resource does and loads it back from a .js file. */
+async function loadSerializedProvider(): Promise<{ provider: RemoteFileProvider; text: string }> {
+  const { text, exportName } = await pulumi.runtime.serializeFunction(() => remoteFileProvider, { allowSecrets: true });
+  const file = join(mkdtempSync(join(serializedDir, "provider-")), "provider.js");
+  writeFileSync(file, text);
+  const factory = require(file)[exportName] as () => RemoteFileProvider;
+  return { provider: factory(), text };
+}
+
+test("the serialized provider is self-contained: npm and built-in modules only", async () => {
+  const { text } = await loadSerializedProvider();
+  assert.match(text, /require\("node-ssh"\)/);
+  assert.doesNotMatch(text, /require\("\.{1,2}\//, "local modules must be captured by value, not required");
+  assert.doesNotMatch(text, /@pulumi\/pulumi/, "the provider must not drag the Pulumi SDK along");
+});
+
+for (const variant of ["direct", "serialized"] as const) {
+  describe(`provider ${variant}`, () => {
+    let provider: RemoteFileProvider;
+    before(async () => {
+      provider = variant === "direct" ? remoteFileProvider : (await loadSerializedProvider()).provider;
+    });
+    const path = join(work, variant, "etc", "app", "config.toml");
+    const content = `# ${variant}\nname = "café"\n`;
+    let id: string;
+    let created: RemoteFileOutputs;
+
+    test("create writes content, mode and owner, creating the parent directories", async () => {
+      const result = await provider.create(inputs(path, { content, mode: "640", owner: "nobody", group: "nogroup" }));
+      id = result.id;
+      created = result.outs;
+      assert.equal(id, `test-machine:${path}`);
+      assert.equal(created.sha256, sha256(content));
+      assert.equal(created.mode, "0640");
+      assert.equal(readFileSync(path, "utf8"), content);
+      const stat = statSync(path);
+      assert.equal(stat.mode & 0o7777, 0o640);
+      assert.equal(stat.uid, idOf("/etc/passwd", "nobody"));
+      assert.equal(stat.gid, idOf("/etc/group", "nogroup"));
+      assert.equal(statSync(dirname(path)).mode & 0o777, 0o755);
+      assert.equal(statSync(join(work, variant, "etc")).mode & 0o777, 0o755);
+    });
+
+    test("read reports the unchanged state", async () => {
+      const result = await provider.read(id, created);
+      assert.equal(result.id, id);
+      assert.deepEqual(result.props, created);
+    });
+
+    test("read reports content and mode edited behind its back", async () => {
+      writeFileSync(path, "edited = true\n");
+      chmodSync(path, 0o600);
+      const result = await provider.read(id, created);
+      assert.equal(result.id, id);
+      assert.equal(result.props.content, "edited = true\n");
+      assert.equal(result.props.mode, "0600");
+      assert.equal(result.props.sha256, sha256("edited = true\n"));
+      assert.equal(result.props.owner, "nobody");
+      assert.equal(result.props.group, "nogroup");
+      assert.equal(result.props.target?.privateKey, created.target.privateKey, "state keeps the target");
+    });
+
+    test("update puts the desired content, mode and owner back", async () => {
+      const drifted = (await provider.read(id, created)).props as RemoteFileOutputs;
+      const desired = inputs(path, { content: "a = 2\n", mode: "0644" });
+      const diff = await provider.diff(id, drifted, desired);
+      assert.equal(diff.changes, true);
+      assert.deepEqual(diff.replaces, []);
+      const { outs } = await provider.update(id, drifted, desired);
+      assert.equal(outs.sha256, sha256("a = 2\n"));
+      assert.equal(readFileSync(path, "utf8"), "a = 2\n");
+      const stat = statSync(path);
+      assert.equal(stat.mode & 0o7777, 0o644);
+      assert.equal(stat.uid, 0);
+      assert.equal(stat.gid, 0);
+      created = outs;
+    });
+
+    test("delete removes the file, then read reports it gone and a second delete succeeds", async () => {
+      await provider.delete(id, created);
+      assert.equal(existsSync(path), false);
+      const result = await provider.read(id, created);
+      assert.equal(result.id, "");
+      await provider.delete(id, created);
+      assert.deepEqual(readdirSync(dirname(path)), []);
+    });
+  });
+}
+
+describe("check and diff", () => {
+  const offline: SshTarget = {
+    machine: "cp-1",
+    host: "10.0.0.5",
+    port: 22,
+    user: "root",
+    privateKey: "not used: check and diff never connect",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    sudo: false,
+    connectTimeoutSeconds: 5,
+  };
+  const base = inputs("/etc/app/a.conf", { target: offline });
+
+  test("check normalises the mode and rejects bad paths, modes and names", async () => {
+    const good = await remoteFileProvider.check(base, { ...base, mode: "644" });
+    assert.equal(good.failures, undefined);
+    assert.equal(good.inputs!.mode, "0644");
+    const bad = await remoteFileProvider.check(base, {
+      ...base,
+      target: { ...offline, hostKey: "ssh-ed25519 AAAA" },
+      path: "etc/../x",
+      mode: "0999",
+      owner: "bad name",
+    });
+    assert.deepEqual(
+      bad.failures!.map((failure) => failure.property),
+      ["path", "mode", "target", "owner"],
+    );
+    const reasons = bad.failures!.map((failure) => failure.reason).join("\n");
+    assert.match(reasons, /hostKey: host key data for ssh-ed25519 is not an SSH public key/);
+    assert.ok(!reasons.includes(offline.privateKey));
+  });
+
+  const olds: RemoteFileOutputs = { ...base, sha256: sha256(base.content) };
+  const cases: [string, RemoteFileInputs, pulumi.dynamic.DiffResult][] = [
+    ["nothing", { ...base }, { changes: false, replaces: [], deleteBeforeReplace: false }],
+    [
+      "mode written differently",
+      { ...base, mode: "644" },
+      { changes: false, replaces: [], deleteBeforeReplace: false },
+    ],
+    ["content", { ...base, content: "b\n" }, { changes: true, replaces: [], deleteBeforeReplace: false }],
+    ["owner", { ...base, owner: "nobody" }, { changes: true, replaces: [], deleteBeforeReplace: false }],
+    ["path", { ...base, path: "/etc/app/b.conf" }, { changes: true, replaces: ["path"], deleteBeforeReplace: false }],
+    [
+      "host",
+      { ...base, target: { ...base.target, host: "10.0.0.9" } },
+      { changes: true, replaces: ["target"], deleteBeforeReplace: true },
+    ],
+    [
+      "private key only",
+      { ...base, target: { ...base.target, privateKey: "rotated" } },
+      { changes: true, replaces: [], deleteBeforeReplace: false },
+    ],
+    [
+      "sudo password only",
+      { ...base, target: { ...base.target, sudoPassword: "rotated" } },
+      { changes: true, replaces: [], deleteBeforeReplace: false },
+    ],
+  ];
+  for (const [label, news, expected] of cases) {
+    test(`diff: ${label}`, async () => {
+      assert.deepEqual(await remoteFileProvider.diff("id", olds, news), expected);
+    });
+  }
+
+  test("a credentials-only update records the new key and writes nothing", async () => {
+    const path = join(work, "rotation", "file");
+    const { id, outs } = await remoteFileProvider.create(inputs(path));
+    writeFileSync(path, "changed by hand\n");
+    const rotated = { ...inputs(path), target: { ...outs.target, privateKey: "a key that would not work" } };
+    const { outs: after } = await remoteFileProvider.update(id, outs, rotated);
+    assert.equal(after.target.privateKey, "a key that would not work");
+    assert.equal(after.sha256, outs.sha256);
+    assert.equal(readFileSync(path, "utf8"), "changed by hand\n");
+  });
+});
+
+describe("host keys", () => {
+  test("a wrong pinned host key is refused with both fingerprints and nothing is written", async () => {
+    const keyFile = join(work, "impostor_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]);
+    const wrong = readFileSync(`${keyFile}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+    const wrongFingerprint = execFileSync("ssh-keygen", ["-lf", `${keyFile}.pub`], { encoding: "utf8" }).split(" ")[1];
+    const serverKeyFile = join(server().dir, "ssh_host_ed25519_key.pub");
+    const serverFingerprint = execFileSync("ssh-keygen", ["-lf", serverKeyFile], { encoding: "utf8" }).split(" ")[1];
+    const path = join(work, "impostor", "never-written.conf");
+    await settle();
+    const loginsBefore = acceptedLogins(server());
+
+    await assert.rejects(remoteFileProvider.create(inputs(path, { target: server().target({ hostKey: wrong }) })), {
+      message:
+        `test-machine: write ${path}: host key mismatch for 127.0.0.1:${server().port}: ` +
+        `expected ${wrongFingerprint}, presented ${serverFingerprint} (ssh-ed25519); refusing to connect`,
+    });
+    assert.equal(existsSync(dirname(path)), false);
+    await settle();
+    assert.equal(acceptedLogins(server()), loginsBefore, "no login may happen after a host key mismatch");
+  });
+
+  test("pinning the server's second (ecdsa) host key works: the server is asked for that key type", async () => {
+    const path = join(work, "ecdsa-pinned");
+    const target = server().target({ hostKey: server().hostKeys.ecdsa });
+    assert.equal(parseHostKey(target.hostKey).type, "ecdsa-sha2-nistp256");
+    await remoteFileProvider.create(inputs(path, { target }));
+    assert.equal(readFileSync(path, "utf8"), "a = 1\n");
+  });
+});
+
+describe("atomic writes", () => {
+  test("repeated writes leave only the target in its directory", async () => {
+    const path = join(work, "atomic", "only.conf");
+    let outs = (await remoteFileProvider.create(inputs(path))).outs;
+    for (const content of ["two\n", "three\n", ""]) {
+      outs = (await remoteFileProvider.update("id", outs, inputs(path, { content }))).outs;
+      assert.equal(readFileSync(path, "utf8"), content);
+    }
+    assert.deepEqual(readdirSync(dirname(path)), ["only.conf"]);
+  });
+
+  test("a connection dropped mid-transfer leaves the old file and no temp file", async () => {
+    const dir = join(work, "dropped");
+    const path = join(dir, "big.bin");
+    await remoteFileProvider.create(inputs(path, { content: "old\n" }));
+    const big = "x".repeat(64 * 1024 * 1024);
+    const writing = remoteFileProvider.create(inputs(path, { content: big }));
+    // Drop the connection as soon as the temp file exists, i.e. while content is streaming.
+    const deadline = Date.now() + 10_000;
+    while (readdirSync(dir).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+    assert.equal(readdirSync(dir).length, 2, "the temp file should appear next to the target");
+    await closeAllSessions();
+    await assert.rejects(writing, new RegExp(`^Error: test-machine: write ${path}: `));
+    // The remote shell notices the EOF, finds the hash wrong and its trap removes the temp file.
+    const cleanDeadline = Date.now() + 5000;
+    while (readdirSync(dir).length > 1 && Date.now() < cleanDeadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(readdirSync(dir), ["big.bin"]);
+    assert.equal(readFileSync(path, "utf8"), "old\n");
+  });
+});
+
+describe("sessions", () => {
+  test("one SSH connection is reused for every operation on a machine, also concurrent ones", async () => {
+    await closeAllSessions();
+    await settle();
+    const loginsBefore = acceptedLogins(server());
+    const connectsBefore = sessionStats().connects;
+    const path = join(work, "reuse", "file");
+    const { id, outs } = await remoteFileProvider.create(inputs(path));
+    await remoteFileProvider.read(id, outs);
+    const { outs: updated } = await remoteFileProvider.update(id, outs, inputs(path, { content: "b\n" }));
+    await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        remoteFileProvider.create(inputs(join(work, "reuse", `parallel-${index}`))),
+      ),
+    );
+    await remoteFileProvider.delete(id, updated);
+    assert.equal(sessionStats().connects - connectsBefore, 1);
+    assert.equal(sessionStats().open, 1);
+    await settle();
+    assert.equal(acceptedLogins(server()) - loginsBefore, 1);
+    assert.equal(readdirSync(join(work, "reuse")).length, 12);
+  });
+
+  test("connection errors name the machine, the file and what failed, without secrets", async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const listener = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = listener.address() as { port: number };
+        listener.close(() => resolve(port));
+      });
+    });
+    const path = join(work, "errors", "file");
+    await assert.rejects(remoteFileProvider.create(inputs(path, { target: server().target({ port: closedPort }) })), {
+      message: `test-machine: write ${path}: connection to 127.0.0.1:${closedPort} refused (is sshd listening there?)`,
+    });
+
+    const strangerKey = join(work, "stranger_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", strangerKey]);
+    const privateKey = readFileSync(strangerKey, "utf8");
+    // Pooled connections are keyed without the private key (rotation reuses them): start from none.
+    await closeAllSessions();
+    const stranger: SshTarget = server().target({ privateKey });
+    const rejection = await remoteFileProvider.create(inputs(path, { target: stranger })).then(
+      () => assert.fail("a key that is not authorized must not log in"),
+      (error: Error) => error,
+    );
+    assert.equal(
+      rejection.message,
+      `test-machine: write ${path}: authentication as root at 127.0.0.1:${server().port} failed: ` +
+        "the private key was not accepted",
+    );
+    const keyBody = privateKey.split("\n")[1];
+    assert.ok(!rejection.message.includes(keyBody));
+    assert.equal(existsSync(dirname(path)), false);
+  });
+
+  test("a server without a host key of the pinned type, a silent port and a bad private key are told apart", async () => {
+    const path = join(work, "errors", "other");
+    const rsaKey = join(work, "rsa_host_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", rsaKey]);
+    const rsaPin = readFileSync(`${rsaKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+    await assert.rejects(remoteFileProvider.create(inputs(path, { target: server().target({ hostKey: rsaPin }) })), {
+      message:
+        `test-machine: write ${path}: 127.0.0.1:${server().port} offers no ssh-rsa host key (the pinned key's type): ` +
+        "Handshake failed: no matching host key format",
+    });
+
+    // Accepts TCP connections and never says a word.
+    const silent = createServer(() => undefined).listen(0, "127.0.0.1");
+    await new Promise((resolve) => silent.once("listening", resolve));
+    const silentPort = (silent.address() as { port: number }).port;
+    const started = Date.now();
+    try {
+      await assert.rejects(
+        remoteFileProvider.create(
+          inputs(path, { target: server().target({ port: silentPort, connectTimeoutSeconds: 1 }) }),
+        ),
+        { message: `test-machine: write ${path}: connection to 127.0.0.1:${silentPort} timed out after 1s` },
+      );
+    } finally {
+      silent.close();
+    }
+    assert.ok(Date.now() - started < 5000, "connectTimeoutSeconds bounds the wait");
+
+    const badKey =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END OPENSSH PRIVATE KEY-----\n";
+    const rejection = await remoteFileProvider
+      .create(inputs(path, { target: server().target({ machine: "bad-key", privateKey: badKey }) }))
+      .then(
+        () => assert.fail("an unparsable key must not connect"),
+        (error: Error) => error,
+      );
+    assert.match(rejection.message, new RegExp(`^bad-key: write ${path}: the private key cannot be used: `));
+    assert.ok(!rejection.message.includes("c2VjcmV0LWtleS1tYXRlcmlhbA"));
+    assert.equal(existsSync(path), false);
+  });
+});
+
+/** A local user that can log in with a shell, for the sudo tests (sshd runs with PAM for locked accounts). */
+function loginUser(): { name: string; uid: number; gid: number; group: string } | undefined {
+  const shells = readFileSync("/etc/shells", "utf8").split("\n");
+  for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+    const [name, , uid, gid, , , shell] = line.split(":");
+    if (Number(uid) >= 1000 && Number(uid) < 60000 && shells.includes(shell) && /sh$/.test(shell)) {
+      const group = readFileSync("/etc/group", "utf8")
+        .split("\n")
+        .find((entry) => entry.split(":")[2] === gid)
+        ?.split(":")[0];
+      if (group) return { name, uid: Number(uid), gid: Number(gid), group };
+    }
+  }
+  return undefined;
+}
+
+describe("sudo with a password (sudo test double on the session PATH)", () => {
+  const password = "correct horse battery";
+  after(closeAllSessions);
+  const sudoServer = useSshd({ fakeSudoPassword: password, usePam: true });
+  const user = loginUser();
+  const skip = user ? false : "no unprivileged local user with a login shell on this machine";
+  let dir: string;
+  before(() => {
+    chmodSync(work, 0o755); // the unprivileged user must reach its directory inside the test's temp dir
+    dir = mkdtempSync(join(work, "sudo-"));
+    if (user) chownSync(dir, user.uid, user.gid);
+  });
+  const target = (sudoPassword?: string): SshTarget =>
+    sudoServer().target({ machine: "worker-1", user: user!.name, sudo: true, sudoPassword });
+
+  test("the password answers sudo's prompt and never reaches the payload or a command line", { skip }, async () => {
+    const path = join(dir, "sudo.conf");
+    const content = "first line\nsecond line\n";
+    await remoteFileProvider.create(
+      inputs(path, { target: target(password), content, owner: user!.name, group: user!.group }),
+    );
+    assert.equal(readFileSync(path, "utf8"), content);
+    assert.equal(statSync(path).uid, user!.uid);
+    const calls = sudoServer().sudoCalls();
+    assert.match(calls, /^-S -p \[nodeforge-sudo-password-[0-9a-f]+\] -- \/bin\/sh -c /);
+    assert.ok(!calls.includes(password));
+    assert.ok(!sudoServer().log().includes(password));
+  });
+
+  test("a wrong password fails without writing and without echoing it", { skip }, async () => {
+    const path = join(dir, "wrong.conf");
+    const rejection = await remoteFileProvider
+      .create(inputs(path, { target: target("not the password"), owner: user!.name, group: user!.group }))
+      .then(
+        () => assert.fail("a wrong sudo password must fail"),
+        (error: Error) => error,
+      );
+    assert.equal(
+      rejection.message,
+      `worker-1: write ${path}: exited 1: Sorry, try again.\nsudo: no password was provided`,
+    );
+    assert.equal(existsSync(path), false);
+  });
+
+  test("without a password sudo runs non-interactively and reports that one is required", { skip }, async () => {
+    const path = join(dir, "none.conf");
+    await assert.rejects(remoteFileProvider.create(inputs(path, { target: target(undefined) })), {
+      message: `worker-1: write ${path}: exited 1: sudo: a password is required`,
+    });
+  });
+});
+
+/** The part of the RegisterResource request the engine uses to mark outputs secret. */
+interface RegisterRequest {
+  getName(): string;
+  getAdditionalsecretoutputsList(): string[];
+}
+
+describe("RemoteFile resource (Pulumi mocks)", () => {
+  const registered: pulumi.runtime.MockResourceArgs[] = [];
+  const secretOutputs = new Map<string, string[]>();
+  before(() => {
+    pulumi.runtime.setMocks(
+      {
+        newResource: (args) => {
+          registered.push(args);
+          return { id: `${args.name}-id`, state: { ...args.inputs, sha256: "0".repeat(64) } };
+        },
+        call: () => ({}),
+      },
+      "nodeforge",
+      "test",
+      false,
+    );
+    // Mocks do not apply additionalSecretOutputs (the engine does), so record what the SDK asks the engine for.
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+      registerResource(request: RegisterRequest, callback: unknown): unknown;
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (request, callback) => {
+      secretOutputs.set(request.getName(), request.getAdditionalsecretoutputsList());
+      return register(request, callback);
+    };
+  });
+  const outputOf = <T>(output: pulumi.Output<T>): Promise<{ value: T; secret: boolean }> =>
+    new Promise((resolve) =>
+      output.apply(async (value) => {
+        resolve({ value, secret: await pulumi.isSecret(output) });
+      }),
+    );
+
+  test("registers a nodeforge RemoteFile whose target is secret, content secret only on request", async () => {
+    const args = { target: server().target(), path: "/etc/app.conf", mode: "0644", owner: "root", group: "root" };
+    const plain = new RemoteFile("plain", { ...args, content: "visible\n" });
+    const hidden = new RemoteFile("hidden", { ...args, content: "token\n", secret: true });
+    assert.deepEqual(await outputOf(plain.content), { value: "visible\n", secret: false });
+    assert.equal((await outputOf(plain.target)).secret, true);
+    assert.deepEqual(await outputOf(hidden.content), { value: "token\n", secret: true });
+    assert.deepEqual(secretOutputs.get("plain"), ["target"]);
+    assert.deepEqual(secretOutputs.get("hidden"), ["target", "content", "sha256"]);
+    assert.deepEqual(
+      registered.map((resource) => resource.type),
+      ["pulumi-nodejs:dynamic/nodeforge:RemoteFile", "pulumi-nodejs:dynamic/nodeforge:RemoteFile"],
+    );
+  });
+});

@@ -1,0 +1,70 @@
+/** What changes on a machine when one value in the stack file changes: only the affected files and steps. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { planMachine, STEPS, type PlannedStep } from "../../modules/steps";
+import { buildStack } from "../harness/stack-builder";
+
+function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedStep> {
+  const stack = buildStack({ machines: 2, extra, kubernetesVersion });
+  const machine = stack.machines[1];
+  assert.ok(machine);
+  return new Map(planMachine(stack, machine).map((p) => [p.step.name, p]));
+}
+
+function changedSteps(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
+  return [...a.keys()].filter((name) => a.get(name)?.filesHash !== b.get(name)?.filesHash || a.get(name)?.script !== b.get(name)?.script);
+}
+
+function changedFiles(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
+  const contents = (m: Map<string, PlannedStep>) => new Map([...m.values()].flatMap((p) => p.files.map((f) => [f.path, f.content])));
+  const before = contents(a);
+  const after = contents(b);
+  return [...new Set([...before.keys(), ...after.keys()])].filter((path) => before.get(path) !== after.get(path)).sort();
+}
+
+describe("planMachine", () => {
+  it("plans every step, in order, each with a delete script for destroy", () => {
+    const steps = [...plan().values()];
+    assert.deepEqual(
+      steps.map((p) => p.step.name),
+      STEPS.map((s) => s.name),
+    );
+    for (const p of steps) assert.ok(p.deleteScript, `${p.step.name} has a delete script`);
+  });
+
+  it("is deterministic: the same stack plans byte-identical files and scripts", () => {
+    assert.deepEqual(changedSteps(plan(), plan()), []);
+  });
+
+  it("a kubelet setting changes only the kubelet drop-in and the configure-kubelet step", () => {
+    const before = plan();
+    const after = plan("kubelet:\n  maxPods: 50\n");
+    assert.deepEqual(changedSteps(before, after), ["configure-kubelet"]);
+    assert.deepEqual(changedFiles(before, after), ["/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf"]);
+    assert.match(after.get("configure-kubelet")?.files[2]?.content ?? "", /^maxPods: 50$/m);
+  });
+
+  it("a registry mirror adds one hosts.toml and re-runs only install-containerd", () => {
+    const before = plan();
+    const after = plan('containerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n');
+    assert.deepEqual(changedSteps(before, after), ["install-containerd"]);
+    assert.deepEqual(changedFiles(before, after), ["/etc/containerd/certs.d/docker.io/hosts.toml"]);
+  });
+
+  it("a Kubernetes upgrade changes the binaries' URLs and checksums and the pinned pause image", () => {
+    const before = plan("", "1.33.8");
+    const after = plan("", "1.34.4");
+    assert.deepEqual(changedSteps(before, after), ["install-containerd", "install-kubelet"]);
+    assert.match(after.get("install-kubelet")?.script ?? "", /\/v1\.34\.4\/bin\/linux\/amd64\/kubelet /);
+    assert.doesNotMatch(after.get("install-kubelet")?.script ?? "", /1\.33\.8/);
+    assert.deepEqual(changedFiles(before, after), ["/etc/containerd/config.toml"]);
+  });
+
+  it("the script of a step carries its files' hash, so the files changing re-runs it and restarts the unit", () => {
+    const before = plan();
+    const after = plan("kubelet:\n  maxPods: 50\n");
+    const hash = after.get("configure-kubelet")?.filesHash ?? "";
+    assert.match(after.get("configure-kubelet")?.script ?? "", new RegExp(`nf_changed kubelet ${hash}`));
+    assert.notEqual(before.get("configure-kubelet")?.filesHash, hash);
+  });
+});
