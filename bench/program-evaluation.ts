@@ -45,7 +45,9 @@ function main(): void {
   }
   const [small, , large] = rows;
   if (small && large) {
-    console.log(`growth 10 -> 1000 machines: time x${(large.seconds / small.seconds).toFixed(1)} (linear would be x100)`);
+    console.log(
+      `growth 10 -> 1000 machines: time x${(large.seconds / small.seconds).toFixed(1)} (linear would be x100)`,
+    );
   }
 }
 

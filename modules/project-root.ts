@@ -9,7 +9,10 @@ export function projectRoot(): string {
   let dir = __dirname;
   for (;;) {
     const manifest = join(dir, "package.json");
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === "nodeforge") {
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, "utf8")) as { name?: string }).name === "nodeforge"
+    ) {
       cached = dir;
       return dir;
     }

@@ -37,7 +37,8 @@ export function renderCommand(
     const prefix = `${String(index + 1).padStart(2, "0")}-${planned.step.name}`;
     write(join(outDir, "steps", `${prefix}.sh`), planned.script, 0o755);
     manifest.push(`step ${prefix}: ${planned.step.title}`);
-    if (planned.deleteScript !== undefined) write(join(outDir, "steps", `${prefix}.delete.sh`), planned.deleteScript, 0o755);
+    if (planned.deleteScript !== undefined)
+      write(join(outDir, "steps", `${prefix}.delete.sh`), planned.deleteScript, 0o755);
     for (const managed of planned.files) {
       write(join(outDir, "files", managed.path), managed.content, 0o644);
       manifest.push(`  file ${managed.path} mode ${managed.mode} owner ${managed.owner}:${managed.group}`);

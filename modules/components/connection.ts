@@ -21,19 +21,17 @@ export function machineAccess(machine: MachineSpec, secret: SecretLookup): Machi
   const privateKey = pulumi.secret(secret(ssh.privateKeyConfig));
   const sudoPassword = ssh.sudoPasswordConfig ? pulumi.secret(secret(ssh.sudoPasswordConfig)) : undefined;
   const target = pulumi.secret(
-    pulumi.all([privateKey, sudoPassword]).apply(
-      ([key, password]): SshTarget => ({
-        machine: machine.name,
-        host: machine.address,
-        port: ssh.port,
-        user: ssh.user,
-        privateKey: key,
-        hostKey: machine.hostKey,
-        sudo: ssh.sudo,
-        ...(password === undefined ? {} : { sudoPassword: password }),
-        connectTimeoutSeconds: ssh.connectTimeoutSeconds,
-      }),
-    ),
+    pulumi.all([privateKey, sudoPassword]).apply(([key, password]): SshTarget => ({
+      machine: machine.name,
+      host: machine.address,
+      port: ssh.port,
+      user: ssh.user,
+      privateKey: key,
+      hostKey: machine.hostKey,
+      sudo: ssh.sudo,
+      ...(password === undefined ? {} : { sudoPassword: password }),
+      connectTimeoutSeconds: ssh.connectTimeoutSeconds,
+    })),
   );
   return {
     target,

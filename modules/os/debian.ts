@@ -12,6 +12,24 @@ const apt = {
   removeCommand: 'DEBIAN_FRONTEND=noninteractive apt-get -q -y purge "$@" && apt-get -q -y autoremove --purge',
 } as const;
 
-export const debian12: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "debian-12", osRelease: { id: "debian", versionId: "12" } };
-export const ubuntu2204: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "ubuntu-22.04", osRelease: { id: "ubuntu", versionId: "22.04" } };
-export const ubuntu2404: OsProfile = { ...apt, basePackages: [...apt.basePackages], containerdPackages: [...apt.containerdPackages], name: "ubuntu-24.04", osRelease: { id: "ubuntu", versionId: "24.04" } };
+export const debian12: OsProfile = {
+  ...apt,
+  basePackages: [...apt.basePackages],
+  containerdPackages: [...apt.containerdPackages],
+  name: "debian-12",
+  osRelease: { id: "debian", versionId: "12" },
+};
+export const ubuntu2204: OsProfile = {
+  ...apt,
+  basePackages: [...apt.basePackages],
+  containerdPackages: [...apt.containerdPackages],
+  name: "ubuntu-22.04",
+  osRelease: { id: "ubuntu", versionId: "22.04" },
+};
+export const ubuntu2404: OsProfile = {
+  ...apt,
+  basePackages: [...apt.basePackages],
+  containerdPackages: [...apt.containerdPackages],
+  name: "ubuntu-24.04",
+  osRelease: { id: "ubuntu", versionId: "24.04" },
+};

@@ -6,7 +6,17 @@ export const rocky9: OsProfile = {
   family: "rhel",
   // VERSION_ID carries the minor release (9.4), so only the major version is compared.
   osRelease: { id: "rocky", versionId: "9", majorOnly: true },
-  basePackages: ["ca-certificates", "curl", "tar", "conntrack-tools", "socat", "ethtool", "iptables-nft", "iproute-tc", "kmod"],
+  basePackages: [
+    "ca-certificates",
+    "curl",
+    "tar",
+    "conntrack-tools",
+    "socat",
+    "ethtool",
+    "iptables-nft",
+    "iproute-tc",
+    "kmod",
+  ],
   containerdPackages: ["containerd.io"],
   isInstalledCommand: 'rpm -q "$1" >/dev/null 2>&1',
   installCommand: 'dnf -q -y install "$@"',

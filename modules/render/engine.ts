@@ -26,7 +26,8 @@ engine.registerHelper("json", (value: unknown) => JSON.stringify(value));
 /** A systemd unit file value: systemd has no general quoting, so refuse anything but a plain word. */
 engine.registerHelper("unitword", (value: unknown) => {
   const text = String(value);
-  if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) throw new Error(`template helper unitword: unsafe value ${JSON.stringify(text)}`);
+  if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(text))
+    throw new Error(`template helper unitword: unsafe value ${JSON.stringify(text)}`);
   return text;
 });
 engine.registerHelper("indent", (spaces: number, text: string) => {
@@ -36,6 +37,33 @@ engine.registerHelper("indent", (spaces: number, text: string) => {
     .map((line) => (line ? pad + line : line))
     .join("\n");
 });
+
+/*
+ * Handlebars' strict mode only checks plain `{{name}}` lookups: a missing variable passed to a helper
+ * (`{{json x}}`, `{{#each x}}`, `{{#if x}}`) arrives as undefined and renders as an empty string or an
+ * empty loop. Every helper, the built-in block helpers included, therefore refuses undefined arguments
+ * (`trackIds` below gives it the argument's name for the message).
+ */
+interface HelperCallOptions {
+  /** The arguments' names as written in the template (with `trackIds`). */
+  ids?: (string | null)[];
+  loc?: { start: { line: number; column: number } };
+}
+for (const [name, helper] of Object.entries(engine.helpers)) {
+  if (name === "helperMissing" || name === "blockHelperMissing") continue;
+  engine.registerHelper(name, function (this: unknown, ...args: unknown[]) {
+    const options = args[args.length - 1] as HelperCallOptions;
+    const missing = args.slice(0, -1).findIndex((arg) => arg === undefined);
+    if (missing >= 0) {
+      const at = options.loc ? ` - ${options.loc.start.line}:${options.loc.start.column}` : "";
+      throw new Error(`"${options.ids?.[missing] ?? `argument ${missing + 1}`}" not defined (helper ${name})${at}`);
+    }
+    return (helper as (...a: unknown[]) => unknown).apply(this, args);
+  });
+}
+
+/** `trackIds` (real, but missing from the type declarations) hands helpers their arguments' names. */
+const COMPILE_OPTIONS = { strict: true, noEscape: true, trackIds: true } as Parameters<typeof engine.compile>[1];
 
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 let partialsLoaded = false;
@@ -56,7 +84,7 @@ export function render(name: string, values: object): string {
   let template = cache.get(name);
   if (!template) {
     const source = readFileSync(join(projectRoot(), "templates", name), "utf8");
-    template = engine.compile(source, { strict: true, noEscape: true });
+    template = engine.compile(source, COMPILE_OPTIONS);
     cache.set(name, template);
   }
   try {

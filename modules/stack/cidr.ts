@@ -49,7 +49,7 @@ export function formatAddress(family: 4 | 6, value: bigint): string {
   // Compress the longest run of zero groups, as RFC 5952 asks.
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== "0") {
       i++;
       continue;

@@ -6,7 +6,14 @@ import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { DEFAULT_PINS, type Pins } from "../pins";
 import { nthAddress, parseCidr } from "./cidr";
-import { ARTIFACT_DEFAULTS, CLUSTER_DEFAULTS, DESTROY_DEFAULTS, KUBELET_DEFAULTS, MACHINE_DEFAULTS, SSH_DEFAULTS } from "./defaults";
+import {
+  ARTIFACT_DEFAULTS,
+  CLUSTER_DEFAULTS,
+  DESTROY_DEFAULTS,
+  KUBELET_DEFAULTS,
+  MACHINE_DEFAULTS,
+  SSH_DEFAULTS,
+} from "./defaults";
 import { formatPath, StackValidationError, type StackIssue } from "./errors";
 import { schemaIssues } from "./schema";
 import { semanticIssues } from "./semantic";
@@ -72,7 +79,10 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     labels: m.labels ?? {},
     taints: m.taints ?? [],
   }));
-  const cluster: StackSpec["cluster"] = { ...CLUSTER_DEFAULTS, ...withoutUndefined(raw.cluster) } as StackSpec["cluster"];
+  const cluster: StackSpec["cluster"] = {
+    ...CLUSTER_DEFAULTS,
+    ...withoutUndefined(raw.cluster),
+  } as StackSpec["cluster"];
   const service = parseCidr(cluster.serviceCIDR);
   const derived =
     typeof service === "string"

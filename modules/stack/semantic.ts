@@ -115,7 +115,10 @@ export function semanticIssues(spec: StackSpec, pins: Pins): SemanticIssue[] {
     } else endpoints.set(endpoint, index);
 
     if (/^[0-9.]+$/.test(machine.address) && !ip) {
-      issues.push({ segments: ["machines", index, "address"], message: `'${machine.address}' is not a valid IPv4 address` });
+      issues.push({
+        segments: ["machines", index, "address"],
+        message: `'${machine.address}' is not a valid IPv4 address`,
+      });
     }
     if (machine.address.includes(":") && !ip) {
       const message = `'${machine.address}' is not a valid IPv6 address`;

@@ -1,5 +1,12 @@
 import { render } from "../render";
-import { CGROUP_DRIVER, CNI_BIN_DIR, CNI_CONF_DIR, CONTAINERD_CERTS_DIR, CONTAINERD_SOCKET, CRI_ENDPOINT } from "./constants";
+import {
+  CGROUP_DRIVER,
+  CNI_BIN_DIR,
+  CNI_CONF_DIR,
+  CONTAINERD_CERTS_DIR,
+  CONTAINERD_SOCKET,
+  CRI_ENDPOINT,
+} from "./constants";
 import { filesHash } from "./hash";
 import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
@@ -23,7 +30,10 @@ function files(ctx: StepContext): ManagedFile[] {
         certsDir: CONTAINERD_CERTS_DIR,
       }),
     ),
-    rootFile("/etc/systemd/system/containerd.service.d/10-nodeforge.conf", render("containerd/10-nodeforge.conf.hbs", {})),
+    rootFile(
+      "/etc/systemd/system/containerd.service.d/10-nodeforge.conf",
+      render("containerd/10-nodeforge.conf.hbs", {}),
+    ),
     rootFile("/etc/crictl.yaml", render("containerd/crictl.yaml.hbs", { criEndpoint: CRI_ENDPOINT })),
   ];
   for (const [registry, mirrors] of Object.entries(ctx.stack.containerd.registryMirrors)) {

@@ -5,6 +5,8 @@ import { scriptValues } from "./values";
 const MODULES_FILE = "/etc/modules-load.d/nodeforge-kubernetes.conf";
 const SYSCTL_FILE = "/etc/sysctl.d/99-nodeforge-kubernetes.conf";
 const MODULES = ["overlay", "br_netfilter"];
+/** Prefix of the fstab swap lines preflight disabled; a fixed string without sed or regex metacharacters. */
+const FSTAB_MARKER = "#nodeforge-swap-off# ";
 
 function sysctls(ctx: StepContext): { key: string; value: string }[] {
   const list = [
@@ -37,5 +39,8 @@ export const preflight: Step = {
       modulesFile: MODULES_FILE,
       sysctls: sysctls(ctx),
       sysctlFile: SYSCTL_FILE,
+      fstabMarker: FSTAB_MARKER,
     }),
+  deleteScript: (ctx) =>
+    render("scripts/unprepare.sh.hbs", { ...scriptValues(ctx, "preflight"), fstabMarker: FSTAB_MARKER }),
 };

@@ -66,7 +66,11 @@ export async function captureProgram(
       resource: args.resource,
       props: args.props as Record<string, unknown>,
       parent: args.opts.parent,
-      dependsOn: Array.isArray(dependsOn) ? (dependsOn as pulumi.Resource[]) : dependsOn ? [dependsOn as pulumi.Resource] : [],
+      dependsOn: Array.isArray(dependsOn)
+        ? (dependsOn as pulumi.Resource[])
+        : dependsOn
+          ? [dependsOn as pulumi.Resource]
+          : [],
     });
     return undefined;
   };

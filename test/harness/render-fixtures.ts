@@ -3,8 +3,10 @@
  * kubelet reserved/eviction settings, a mirror for release artifacts, and an IPv6 cluster. The template
  * tests render all of them and check the output with the real tools (shellcheck, systemd-analyze, parsers).
  */
+import { spawn } from "node:child_process";
 import { DEFAULT_PINS, type Pins } from "../../modules/pins";
-import { parseStack, SUPPORTED_OS, ARCHES, type Arch, type MachineSpec, type OsName, type StackSpec } from "../../modules/stack";
+import { ARCHES, parseStack, SUPPORTED_OS } from "../../modules/stack";
+import type { Arch, MachineSpec, OsName, StackSpec, Taint } from "../../modules/stack";
 import { planMachine, type PlannedStep } from "../../modules/steps";
 
 /** A syntactically valid ed25519 host key; the tests never connect, so any key of the right shape does. */
@@ -22,20 +24,22 @@ export function machineName(os: OsName, arch: Arch): string {
   return `${os.replace(/\./g, "-")}-${arch}`;
 }
 
+/** Labels and taints of the arm64 machines; amd64 machines have none, so both forms get rendered. */
+export const FIXTURE_LABELS: Record<string, string> = {
+  "topology.kubernetes.io/zone": "rack-1",
+  "example.com/tier": "batch_v2.1",
+};
+export const FIXTURE_TAINTS: Taint[] = [
+  { key: "dedicated", value: "batch", effect: "NoSchedule" },
+  { key: "example.com/noisy", effect: "PreferNoSchedule" },
+];
+
 /** YAML for one machine; the first machine of a stack is the control plane. */
 function machineYaml(os: OsName, arch: Arch, index: number, address: string): string {
   const role = index === 0 ? "control-plane" : "worker";
-  // Every second machine carries labels and taints, so both the empty and the filled forms get rendered.
   const extras =
-    index % 2 === 1
-      ? [
-          "    labels:",
-          "      topology.kubernetes.io/zone: rack-1",
-          "      example.com/tier: batch_v2.1",
-          "    taints:",
-          "      - { key: dedicated, value: batch, effect: NoSchedule }",
-          "      - { key: example.com/noisy, effect: PreferNoSchedule }",
-        ]
+    arch === "arm64"
+      ? [`    labels: ${JSON.stringify(FIXTURE_LABELS)}`, `    taints: ${JSON.stringify(FIXTURE_TAINTS)}`]
       : [];
   return [
     `  - name: ${machineName(os, arch)}`,
@@ -53,13 +57,26 @@ export function osArchPairs(): { os: OsName; arch: Arch }[] {
   return SUPPORTED_OS.flatMap((os) => ARCHES.map((arch) => ({ os, arch })));
 }
 
+/** What a test may change in the IPv4 fixture stack. */
+export interface Ipv4StackOptions {
+  kubernetesVersion?: string;
+  /** The stack's `artifacts` block; absent keys keep nodeforge's defaults. */
+  artifacts?: Record<string, string>;
+  registryMirrors?: Record<string, string[]>;
+}
+
 /** IPv4 stack: every OS x arch, mirrors for registries and artifacts, reserved and eviction settings. */
-export function ipv4StackYaml(kubernetesVersion = "1.34.4"): string {
+export function ipv4StackYaml(options: Ipv4StackOptions = {}): string {
+  const artifacts = options.artifacts ?? { kubernetesBaseUrl: MIRROR_K8S_BASE, crictlBaseUrl: MIRROR_CRICTL_BASE };
+  const mirrors = options.registryMirrors ?? REGISTRY_MIRRORS;
   const machines = osArchPairs().map(({ os, arch }, i) => machineYaml(os, arch, i, `192.0.2.${10 + i}`));
+  // JSON is YAML flow syntax: values with '$', '%' or '~' reach the loader unchanged.
+  const mirrorsYaml = JSON.stringify(mirrors);
+  const artifactsYaml = JSON.stringify(artifacts);
   return [
     "cluster:",
     "  name: fixtures",
-    `  kubernetesVersion: "${kubernetesVersion}"`,
+    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.34.4"}"`,
     "  podCIDR: 10.244.0.0/16",
     "  serviceCIDR: 10.96.0.0/12",
     "kubelet:",
@@ -69,11 +86,8 @@ export function ipv4StackYaml(kubernetesVersion = "1.34.4"): string {
     "  kubeReserved: { cpu: 200m, memory: 512Mi, ephemeral-storage: 1Gi }",
     '  evictionHard: { memory.available: 100Mi, nodefs.available: "10%" }',
     "containerd:",
-    "  registryMirrors:",
-    ...Object.entries(REGISTRY_MIRRORS).map(([host, urls]) => `    "${host}": [${urls.map((u) => `"${u}"`).join(", ")}]`),
-    "artifacts:",
-    `  kubernetesBaseUrl: ${MIRROR_K8S_BASE}`,
-    `  crictlBaseUrl: ${MIRROR_CRICTL_BASE}`,
+    `  registryMirrors: ${mirrorsYaml}`,
+    `artifacts: ${artifactsYaml}`,
     "machines:",
     ...machines,
     "",
@@ -82,7 +96,8 @@ export function ipv4StackYaml(kubernetesVersion = "1.34.4"): string {
 
 /** IPv6 stack with defaults everywhere else (no mirrors, no reserved settings, upstream artifact URLs). */
 export function ipv6StackYaml(kubernetesVersion = "1.35.1"): string {
-  const machines = osArchPairs().map(({ os, arch }, i) => machineYaml(os, arch, i, `2001:db8::${(10 + i).toString(16)}`));
+  const address = (i: number) => `2001:db8::${(10 + i).toString(16)}`;
+  const machines = osArchPairs().map(({ os, arch }, i) => machineYaml(os, arch, i, address(i)));
   return [
     "cluster:",
     "  name: fixtures-v6",
@@ -104,19 +119,15 @@ export interface RenderedMachine {
   steps: PlannedStep[];
 }
 
-/** The fixture stacks, validated by the real stack loader. */
-export function fixtureStacks(): { variant: string; stack: StackSpec }[] {
-  return [
-    { variant: "ipv4", stack: parseStack(ipv4StackYaml(), "fixtures-ipv4.yaml") },
-    { variant: "ipv6", stack: parseStack(ipv6StackYaml(), "fixtures-ipv6.yaml") },
-  ];
+/** Parses a stack with the real loader (schema, defaults, semantic checks) and plans every machine. */
+export function renderStack(variant: string, yamlText: string, pins: Pins = DEFAULT_PINS): RenderedMachine[] {
+  const stack = parseStack(yamlText, `fixtures-${variant}.yaml`, pins);
+  return stack.machines.map((machine) => ({ variant, stack, machine, steps: planMachine(stack, machine, pins) }));
 }
 
-/** Every planned step of every machine of every fixture stack. */
+/** Every planned step of every machine of both fixture stacks (IPv4 with mirrors, IPv6 with defaults). */
 export function renderAll(pins: Pins = DEFAULT_PINS): RenderedMachine[] {
-  return fixtureStacks().flatMap(({ variant, stack }) =>
-    stack.machines.map((machine) => ({ variant, stack, machine, steps: planMachine(stack, machine, pins) })),
-  );
+  return [...renderStack("ipv4", ipv4StackYaml(), pins), ...renderStack("ipv6", ipv6StackYaml(), pins)];
 }
 
 /** The planned step with this name; throws when the step did not apply, so a test cannot silently skip it. */
@@ -131,4 +142,38 @@ export function fileOf(step: PlannedStep, path: string): string {
   const file = step.files.find((f) => f.path === path);
   if (!file) throw new Error(`${step.step.name}: no file ${path} (has ${step.files.map((f) => f.path).join(", ")})`);
   return file.content;
+}
+
+export interface ProcessResult {
+  /** Exit code; null when the process was killed (timeout). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command without a shell and collects its output. Asynchronous on purpose: tests that serve HTTP
+ * from this process need the event loop to keep running while curl talks to it.
+ */
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      timeout: options.timeoutMs ?? 30_000,
+      // No stdin pipe unless there is input: a command that exits without reading it would raise EPIPE.
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
 }

@@ -12,14 +12,19 @@ function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedStep> 
 }
 
 function changedSteps(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
-  return [...a.keys()].filter((name) => a.get(name)?.filesHash !== b.get(name)?.filesHash || a.get(name)?.script !== b.get(name)?.script);
+  return [...a.keys()].filter(
+    (name) => a.get(name)?.filesHash !== b.get(name)?.filesHash || a.get(name)?.script !== b.get(name)?.script,
+  );
 }
 
 function changedFiles(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
-  const contents = (m: Map<string, PlannedStep>) => new Map([...m.values()].flatMap((p) => p.files.map((f) => [f.path, f.content])));
+  const contents = (m: Map<string, PlannedStep>) =>
+    new Map([...m.values()].flatMap((p) => p.files.map((f) => [f.path, f.content])));
   const before = contents(a);
   const after = contents(b);
-  return [...new Set([...before.keys(), ...after.keys()])].filter((path) => before.get(path) !== after.get(path)).sort();
+  return [...new Set([...before.keys(), ...after.keys()])]
+    .filter((path) => before.get(path) !== after.get(path))
+    .sort();
 }
 
 describe("planMachine", () => {

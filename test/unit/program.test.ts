@@ -26,11 +26,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
   before(async () => {
     const stack = buildStack({ machines: 3, extra: SUDO });
     resources = await captureProgram((transformations) => {
-      new Cluster(
-        "test",
-        { stack, secret: (key) => pulumi.secret(secrets[key] ?? "") },
-        { transformations },
-      );
+      new Cluster("test", { stack, secret: (key) => pulumi.secret(secrets[key] ?? "") }, { transformations });
     });
   });
 
@@ -83,17 +79,30 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     for (const worker of ["worker-1", "worker-2"]) {
       for (const step of STEPS) {
         const cmd = byName(`${worker}-${step.name}`);
-        assert.equal(cmd.dependsOn.includes(cpLast), step.waitsForControlPlane, `${cmd.name} waits: ${step.waitsForControlPlane}`);
+        assert.equal(
+          cmd.dependsOn.includes(cpLast),
+          step.waitsForControlPlane,
+          `${cmd.name} waits: ${step.waitsForControlPlane}`,
+        );
       }
-      const preflightWaitsFor = byName(`${worker}-preflight`).dependsOn.map((d) => resources.find((r) => r.resource === d));
+      const preflightWaitsFor = byName(`${worker}-preflight`).dependsOn.map((d) =>
+        resources.find((r) => r.resource === d),
+      );
       assert.ok(
         preflightWaitsFor.every((r) => r?.type === FILE_TYPE && r.name.startsWith(`${worker}-preflight-`)),
         "preflight waits only for its own files, so it starts at once",
       );
     }
-    assert.ok(STEPS.some((s) => s.waitsForControlPlane), "some step waits for the control plane");
+    assert.ok(
+      STEPS.some((s) => s.waitsForControlPlane),
+      "some step waits for the control plane",
+    );
     for (const step of STEPS) {
-      assert.ok(!byName(`cp-1-${step.name}`).dependsOn.some((d) => commands().some((c) => c.resource === d && c.name.startsWith("worker"))));
+      assert.ok(
+        !byName(`cp-1-${step.name}`).dependsOn.some((d) =>
+          commands().some((c) => c.resource === d && c.name.startsWith("worker")),
+        ),
+      );
     }
   });
 

@@ -1,0 +1,260 @@
+/**
+ * Test code: plays the Pulumi engine's part of `pulumi up` and `pulumi destroy` for the resources a program
+ * registered under mocks (the Pulumi CLI cannot run here). For each custom resource, in dependency order and
+ * in parallel where the graph allows, it does what the engine and the providers would:
+ *   - RemoteFile: check, then create, or diff + update/replace, or delete, on the dynamic provider as the
+ *     engine receives it (after closure serialization);
+ *   - remote.Command: like @pulumi/command 1.x, one SSH connection per operation with the pinned host key,
+ *     the `create` command on create, `update` when any input changed, `delete` on destroy; stdin fed.
+ * State lives in a plain object the test keeps between runs, like a stack's checkpoint.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { NodeSSH } from "node-ssh";
+import { hostKeyVerification } from "../../modules/remote/host-key";
+import { remoteFileProvider, type RemoteFileProvider } from "../../modules/remote/remote-file";
+import type { CapturedResource } from "./pulumi-mocks";
+import { outputValue } from "./pulumi-mocks";
+
+export const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
+export const COMMAND_TYPE = "command:remote:Command";
+
+interface StateEntry {
+  type: string;
+  id: string;
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  /** Names of resources this one depends on, for destroy order. */
+  dependsOn: string[];
+}
+
+export interface ReplayState {
+  resources: Map<string, StateEntry>;
+}
+
+export type Operation = "create" | "update" | "replace" | "same" | "delete";
+
+export interface ReplayReport {
+  operations: { name: string; op: Operation }[];
+  seconds: number;
+  /** SSH connections opened for remote.Command operations (RemoteFile's come from its own pool). */
+  commandConnections: number;
+}
+
+export class ReplayError extends Error {
+  constructor(
+    readonly failures: { name: string; error: Error }[],
+    readonly report: ReplayReport,
+  ) {
+    super(failures.map((f) => `${f.name}: ${f.error.message}`).join("\n"));
+  }
+}
+
+export function emptyState(): ReplayState {
+  return { resources: new Map() };
+}
+
+let serializedProvider: RemoteFileProvider | undefined;
+
+/** The provider as the engine gets it: serialized by Pulumi's closure serializer, then loaded. */
+async function engineProvider(): Promise<RemoteFileProvider> {
+  if (!serializedProvider) {
+    const closure = await pulumi.runtime.serializeFunction(() => remoteFileProvider);
+    const file = join(mkdtempSync(join(tmpdir(), "nodeforge-provider-")), "provider.js");
+    writeFileSync(file, closure.text);
+    serializedProvider = (require(file) as Record<string, () => RemoteFileProvider>)[closure.exportName]?.();
+    if (!serializedProvider) throw new Error("serialized provider did not load");
+  }
+  return serializedProvider;
+}
+
+interface ConnectionInputs {
+  host: string;
+  port: number;
+  user: string;
+  privateKey: string;
+  hostKey: string;
+  perDialTimeout?: number;
+}
+
+/** One @pulumi/command operation: dial, verify the host key, run the command line, close. */
+async function runCommand(name: string, line: string, connection: ConnectionInputs, stdin?: string): Promise<string> {
+  const verification = hostKeyVerification(name, `${connection.host}:${connection.port}`, connection.hostKey);
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      host: connection.host,
+      port: connection.port,
+      username: connection.user,
+      privateKey: connection.privateKey,
+      readyTimeout: (connection.perDialTimeout ?? 15) * 1000,
+      ...verification.options,
+    });
+  } catch (error) {
+    throw verification.mismatch() ?? error;
+  }
+  try {
+    const result = await ssh.execCommand(line, stdin === undefined ? {} : { stdin });
+    if (result.code !== 0) {
+      throw new Error(`Process exited with status ${result.code}: ${result.stderr.trim()}`);
+    }
+    return result.stdout;
+  } finally {
+    ssh.dispose();
+  }
+}
+
+function topological<T extends { name: string; deps: string[] }>(items: T[]): T[] {
+  const byName = new Map(items.map((i) => [i.name, i]));
+  const done = new Set<string>();
+  const out: T[] = [];
+  const visit = (item: T) => {
+    if (done.has(item.name)) return;
+    done.add(item.name);
+    for (const dep of item.deps) {
+      const d = byName.get(dep);
+      if (d) visit(d);
+    }
+    out.push(item);
+  };
+  items.forEach(visit);
+  return out;
+}
+
+/** Runs `work` for every item once its dependencies finished, in parallel otherwise; stops starting new work on failure. */
+async function schedule<T extends { name: string; deps: string[] }>(
+  items: T[],
+  work: (item: T) => Promise<void>,
+): Promise<{ name: string; error: Error }[]> {
+  const failures: { name: string; error: Error }[] = [];
+  const running = new Map<string, Promise<boolean>>();
+  for (const item of topological(items)) {
+    running.set(
+      item.name,
+      (async () => {
+        const depsOk = await Promise.all(item.deps.map((d) => running.get(d) ?? Promise.resolve(true)));
+        if (depsOk.includes(false) || failures.length > 0) return false;
+        try {
+          await work(item);
+          return true;
+        } catch (error) {
+          failures.push({ name: item.name, error: error as Error });
+          return false;
+        }
+      })(),
+    );
+  }
+  await Promise.all(running.values());
+  return failures;
+}
+
+/** `pulumi up`: converge the machines to the captured program, updating `state`. */
+export async function up(captured: CapturedResource[], state: ReplayState): Promise<ReplayReport> {
+  const started = Date.now();
+  const provider = await engineProvider();
+  const names = new Map(captured.map((c) => [c.resource, c.name]));
+  const custom = captured.filter((c) => c.type === FILE_TYPE || c.type === COMMAND_TYPE);
+  const report: ReplayReport = { operations: [], seconds: 0, commandConnections: 0 };
+  const items = await Promise.all(
+    custom.map(async (c) => ({
+      name: c.name,
+      type: c.type,
+      deps: c.dependsOn.map((d) => names.get(d) ?? "").filter(Boolean),
+      inputs: (await outputValue(pulumi.output(c.props))) as Record<string, unknown>,
+    })),
+  );
+  const failures = await schedule(items, async (item) => {
+    const old = state.resources.get(item.name);
+    let op: Operation = "same";
+    if (item.type === FILE_TYPE) {
+      const inputs = { ...item.inputs };
+      delete inputs.sha256;
+      const checked = await provider.check((old?.inputs ?? {}) as never, inputs as never);
+      if (checked.failures && checked.failures.length > 0) throw new Error(JSON.stringify(checked.failures));
+      const news = checked.inputs as never;
+      if (!old) {
+        const created = await provider.create(news);
+        state.resources.set(item.name, {
+          type: item.type,
+          id: created.id,
+          inputs: news,
+          outputs: created.outs as never,
+          dependsOn: item.deps,
+        });
+        op = "create";
+      } else {
+        const diff = await provider.diff(old.id, old.outputs as never, news);
+        if (diff.changes && (diff.replaces ?? []).length > 0) {
+          await provider.delete(old.id, old.outputs as never);
+          const created = await provider.create(news);
+          state.resources.set(item.name, { ...old, id: created.id, inputs: news, outputs: created.outs as never });
+          op = "replace";
+        } else if (diff.changes) {
+          const updated = await provider.update(old.id, old.outputs as never, news);
+          state.resources.set(item.name, { ...old, inputs: news, outputs: updated.outs as never });
+          op = "update";
+        }
+      }
+    } else {
+      const inputs = item.inputs;
+      const changed = !old || JSON.stringify(old.inputs) !== JSON.stringify(inputs);
+      if (changed) {
+        const line = String(old ? (inputs.update ?? inputs.create) : inputs.create);
+        report.commandConnections++;
+        const stdout = await runCommand(
+          item.name,
+          line,
+          inputs.connection as ConnectionInputs,
+          inputs.stdin as string | undefined,
+        );
+        state.resources.set(item.name, {
+          type: item.type,
+          id: item.name,
+          inputs,
+          outputs: { ...inputs, stdout },
+          dependsOn: item.deps,
+        });
+        op = old ? "update" : "create";
+      }
+    }
+    report.operations.push({ name: item.name, op });
+  });
+  report.seconds = (Date.now() - started) / 1000;
+  if (failures.length > 0) throw new ReplayError(failures, report);
+  return report;
+}
+
+/** `pulumi destroy`: delete everything in `state`, dependents first. */
+export async function destroy(state: ReplayState): Promise<ReplayReport> {
+  const started = Date.now();
+  const provider = await engineProvider();
+  const report: ReplayReport = { operations: [], seconds: 0, commandConnections: 0 };
+  // Reverse the graph: a resource is deleted once everything that depends on it is gone.
+  const dependents = new Map<string, string[]>();
+  for (const [name, entry] of state.resources) {
+    for (const dep of entry.dependsOn) dependents.set(dep, [...(dependents.get(dep) ?? []), name]);
+  }
+  const items = [...state.resources.keys()].map((name) => ({ name, deps: dependents.get(name) ?? [] }));
+  const failures = await schedule(items, async ({ name }) => {
+    const entry = state.resources.get(name);
+    if (!entry) return;
+    if (entry.type === FILE_TYPE) {
+      await provider.delete(entry.id, entry.outputs as never);
+    } else if (entry.inputs.delete) {
+      report.commandConnections++;
+      await runCommand(
+        name,
+        String(entry.inputs.delete),
+        entry.inputs.connection as ConnectionInputs,
+        entry.inputs.stdin as string | undefined,
+      );
+    }
+    state.resources.delete(name);
+    report.operations.push({ name, op: "delete" });
+  });
+  report.seconds = (Date.now() - started) / 1000;
+  if (failures.length > 0) throw new ReplayError(failures, report);
+  return report;
+}
