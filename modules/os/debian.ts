@@ -1,4 +1,8 @@
-/** Debian and Ubuntu: apt. `--force-confold` keeps the config.toml nodeforge wrote before the package. */
+/**
+ * Debian and Ubuntu: apt. `--force-confold` keeps the config.toml nodeforge wrote before the package.
+ * `dpkg --configure -a` first: an install cut off earlier (a dropped connection) leaves dpkg half-done, and
+ * apt refuses to install anything until it is finished.
+ */
 import type { OsProfile } from "./types";
 
 const apt = {
@@ -7,9 +11,10 @@ const apt = {
   containerdPackages: ["containerd", "runc"],
   isInstalledCommand: `dpkg-query -W -f='\${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed`,
   installCommand:
-    "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " +
+    "export DEBIAN_FRONTEND=noninteractive && dpkg --configure -a && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " +
     'install --no-install-recommends "$@"',
-  removeCommand: 'DEBIAN_FRONTEND=noninteractive apt-get -q -y purge "$@" && apt-get -q -y autoremove --purge',
+  listInstalledCommand: "dpkg-query -W -f='${db:Status-Status} ${Package}\\n' | awk '$1 == \"installed\" { print $2 }'",
+  removeCommand: 'export DEBIAN_FRONTEND=noninteractive && apt-get -q -y purge "$@"',
 } as const;
 
 export const debian12: OsProfile = {

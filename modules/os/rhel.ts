@@ -19,6 +19,7 @@ export const rocky9: OsProfile = {
   ],
   containerdPackages: ["containerd.io"],
   isInstalledCommand: 'rpm -q "$1" >/dev/null 2>&1',
+  listInstalledCommand: "rpm -qa --qf '%{NAME}\\n'",
   installCommand: 'dnf -q -y install "$@"',
   removeCommand: 'dnf -q -y remove "$@"',
 };

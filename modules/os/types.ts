@@ -12,6 +12,8 @@ export interface OsProfile {
   containerdPackages: string[];
   /** Shell snippet: succeeds when package "$1" is installed. */
   isInstalledCommand: string;
+  /** Shell snippet: prints the names of all installed packages, one a line. */
+  listInstalledCommand: string;
   /** Shell snippet: installs the packages given as arguments ("$@"), non-interactively, keeping our config files. */
   installCommand: string;
   /** Shell snippet: removes the packages given as arguments ("$@"). */

@@ -11,6 +11,7 @@ export function scriptValues(ctx: StepContext, step: string): Record<string, unk
     packageTool: debian ? "apt-get" : "dnf",
     isInstalledCommand: ctx.os.isInstalledCommand,
     installCommand: ctx.os.installCommand,
+    listInstalledCommand: ctx.os.listInstalledCommand,
     removeCommand: ctx.os.removeCommand,
     refreshCommand: debian
       ? 'DEBIAN_FRONTEND=noninteractive apt-get -q update || nf_fail "apt-get update failed"'
