@@ -1,0 +1,206 @@
+/**
+ * A local artifact mirror laid out like the upstream release trees nodeforge downloads from:
+ *
+ *   <base>/release/v<version>/bin/linux/<arch>/{kubelet,kubeadm,kubectl}
+ *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
+ *
+ * There is no real kubelet for this platform, so the files are TEST DOUBLES: shell scripts that say what they
+ * are, and a tarball holding a `crictl` double. Their sha256 make a `Pins` object, so the real download,
+ * checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
+ * (checksum-failure tests). Also the static file server the apt mirror uses.
+ */
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join, normalize, sep } from "node:path";
+import { gzipSync } from "node:zlib";
+import { ARCHES, type Arch } from "../../modules/stack/types";
+import { DEFAULT_PINS, type KubeBinary, type Pins } from "../../modules/pins";
+import { execChecked, removeTree, sha256Hex } from "./rootfs";
+
+export interface StaticServer {
+  /** `http://<address>:<port>` (no trailing slash). */
+  url: string;
+  port: number;
+  /** `<status> <method> <path>` of every request so far, in order. */
+  requests: string[];
+  /** Serves `content` instead of the file at `urlPath` until the returned function is called. */
+  override(urlPath: string, content: Buffer): () => void;
+  close(): Promise<void>;
+}
+
+/** Serves the files below `root` read-only (GET and HEAD), bound to `address` on a free port. */
+export function serveDirectory(root: string, address: string): Promise<StaticServer> {
+  const overrides = new Map<string, Buffer>();
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const method = req.method ?? "GET";
+    const urlPath = decodeURIComponent(new URL(req.url ?? "/", "http://mirror").pathname);
+    const reply = (status: number, headers: Record<string, string | number> = {}): void => {
+      requests.push(`${status} ${method} ${urlPath}`);
+      res.writeHead(status, headers);
+    };
+    if (method !== "GET" && method !== "HEAD") {
+      reply(405);
+      res.end();
+      return;
+    }
+    const override = overrides.get(urlPath);
+    if (override) {
+      reply(200, { "content-length": override.length, "content-type": "application/octet-stream" });
+      res.end(method === "HEAD" ? undefined : override);
+      return;
+    }
+    const file = normalize(join(root, urlPath));
+    let size = -1;
+    try {
+      const stat = statSync(file);
+      if (stat.isFile() && (file + sep).startsWith(root + sep)) size = stat.size;
+    } catch {
+      // Missing: 404 below.
+    }
+    if (size < 0) {
+      reply(404);
+      res.end();
+      return;
+    }
+    reply(200, { "content-length": size, "content-type": "application/octet-stream" });
+    if (method === "HEAD") res.end();
+    else createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, address, () => {
+      const { port } = server.address() as { port: number };
+      resolve({
+        url: `http://${address}:${port}`,
+        port,
+        requests,
+        override(urlPath, content) {
+          overrides.set(urlPath, content);
+          return () => overrides.delete(urlPath);
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+export function kubeBinaryPath(version: string, arch: Arch, binary: KubeBinary): string {
+  return `/release/v${version}/bin/linux/${arch}/${binary}`;
+}
+
+export function crictlPath(version: string, arch: Arch): string {
+  return `/cri-tools/v${version}/crictl-v${version}-linux-${arch}.tar.gz`;
+}
+
+function doubleScript(name: string, version: string, arch: Arch): string {
+  // The version and arch are in the text, so every pinned file has its own checksum, as real releases do.
+  return [
+    "#!/bin/sh",
+    `# nodeforge test double (not the real ${name}): v${version} linux/${arch}`,
+    `echo "nodeforge test double: ${name} $*"`,
+    "",
+  ].join("\n");
+}
+
+/** A deterministic tar.gz with one executable `crictl` at its top: what install-kubelet extracts. */
+async function crictlTarball(version: string, arch: Arch): Promise<Buffer> {
+  const stage = mkdtempSync(join(tmpdir(), "nodeforge-crictl-"));
+  try {
+    writeFileSync(join(stage, "crictl"), doubleScript("crictl", version, arch), { mode: 0o755 });
+    const tar = join(stage, "crictl.tar");
+    await execChecked("tar", [
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "--mtime=@0",
+      "-cf",
+      tar,
+      "-C",
+      stage,
+      "crictl",
+    ]);
+    // zlib writes no file name or time into the gzip header: same bytes every run.
+    return gzipSync(readFileSync(tar));
+  } finally {
+    await removeTree(stage);
+  }
+}
+
+export interface ArtifactMirror {
+  /** Base URL of the Kubernetes release tree (`artifacts.kubernetesBaseUrl`). */
+  kubernetesBaseUrl: string;
+  /** Base URL of the cri-tools releases (`artifacts.crictlBaseUrl`). */
+  crictlBaseUrl: string;
+  /** DEFAULT_PINS with every checksum replaced by the test double's. */
+  pins: Pins;
+  /** sha256 of each served file, by URL path. */
+  sha256: Record<string, string>;
+  server: StaticServer;
+  /**
+   * Serves different bytes (a tampered double) for one path until the returned function is called; the pinned
+   * checksum stays the good one, so a download of that path must fail verification.
+   */
+  serveWrongFile(urlPath: string): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes the test doubles for every pinned version and arch into `root` (default: a new temp directory; machines.ts
+ * puts it in its run directory, which a later run sweeps if this one is killed) and serves them on `address`.
+ */
+export async function startArtifactMirror(address: string, root?: string): Promise<ArtifactMirror> {
+  if (root) mkdirSync(root, { recursive: true });
+  else root = mkdtempSync(join(tmpdir(), "nodeforge-artifacts-"));
+  try {
+    const sha256: Record<string, string> = {};
+    const write = (urlPath: string, content: string | Buffer): string => {
+      const file = join(root, urlPath);
+      mkdirSync(join(file, ".."), { recursive: true });
+      writeFileSync(file, content, { mode: 0o644 });
+      sha256[urlPath] = sha256Hex(content);
+      return sha256[urlPath];
+    };
+    const pins: Pins = structuredClone(DEFAULT_PINS);
+    for (const [version, release] of Object.entries(pins.kubernetes)) {
+      for (const arch of ARCHES) {
+        for (const binary of Object.keys(release.binaries[arch]) as KubeBinary[]) {
+          release.binaries[arch][binary] = write(
+            kubeBinaryPath(version, arch, binary),
+            doubleScript(binary, version, arch),
+          );
+        }
+      }
+    }
+    for (const [version, byArch] of Object.entries(pins.crictl)) {
+      for (const arch of ARCHES) byArch[arch] = write(crictlPath(version, arch), await crictlTarball(version, arch));
+    }
+    const server = await serveDirectory(root, address);
+    return {
+      kubernetesBaseUrl: `${server.url}/release`,
+      crictlBaseUrl: `${server.url}/cri-tools`,
+      pins,
+      sha256,
+      server,
+      serveWrongFile(urlPath) {
+        const good = readFileSync(join(root, urlPath));
+        return server.override(
+          urlPath,
+          Buffer.concat([good, Buffer.from("# tampered by the nodeforge test harness\n")]),
+        );
+      },
+      async close() {
+        await server.close();
+        await removeTree(root);
+      },
+    };
+  } catch (error) {
+    await removeTree(root);
+    throw error;
+  }
+}
