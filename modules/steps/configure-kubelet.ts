@@ -9,6 +9,7 @@ import {
   KUBELET_ENV_FILE,
 } from "./constants";
 import { filesHash } from "./hash";
+import { ownedPaths } from "./owned-paths";
 import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
@@ -71,10 +72,11 @@ export const configureKubelet: Step = {
       baseConfig: KUBELET_BASE_CONFIG,
       configHash: filesHash(files(ctx)),
     }),
+  // Enabled now; it runs once kubeadm has written its configuration, so only "enabled" is checked.
+  units: [{ name: "kubelet.service", running: false }],
   deleteScript: (ctx) =>
     render("scripts/unconfigure-kubelet.sh.hbs", {
       ...scriptValues(ctx, "configure-kubelet"),
-      files: files(ctx).map((f) => f.path),
-      configDir: KUBELET_CONFIG_DIR,
+      owned: ownedPaths(files(ctx), ["/etc/kubernetes/manifests", "/var/lib/kubelet"]),
     }),
 };

@@ -8,6 +8,7 @@ import {
   CRI_ENDPOINT,
 } from "./constants";
 import { filesHash } from "./hash";
+import { ownedPaths } from "./owned-paths";
 import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
@@ -73,10 +74,12 @@ export const installContainerd: Step = {
       socket: CONTAINERD_SOCKET,
       configHash: filesHash(files(ctx)),
     }),
+  // The script enables containerd and (re)starts it: both are checked on refresh.
+  units: [{ name: "containerd.service", running: true }],
   deleteScript: (ctx) =>
     render("scripts/uninstall-containerd.sh.hbs", {
       ...scriptValues(ctx, "install-containerd"),
-      certsDir: CONTAINERD_CERTS_DIR,
+      owned: ownedPaths(files(ctx)),
       removePackages: ctx.stack.destroy.removePackages,
     }),
 };

@@ -4,7 +4,7 @@ import type { MachineSpec, StackSpec } from "../stack/types";
 import { stepContext } from "./context";
 import { filesHash } from "./hash";
 import { STEPS } from "./index";
-import type { ManagedFile, Step } from "./types";
+import type { ManagedFile, Step, StepUnit } from "./types";
 
 export interface PlannedStep {
   step: Step;
@@ -13,6 +13,8 @@ export interface PlannedStep {
   filesHash: string;
   script: string;
   deleteScript?: string;
+  /** Units the script enables (watched for drift). */
+  units: readonly StepUnit[];
 }
 
 export function planMachine(stack: StackSpec, machine: MachineSpec, pins?: Pins): PlannedStep[] {
@@ -25,6 +27,7 @@ export function planMachine(stack: StackSpec, machine: MachineSpec, pins?: Pins)
       filesHash: filesHash(files),
       script: step.script(ctx),
       deleteScript: step.deleteScript?.(ctx),
+      units: step.units ?? [],
     };
   });
 }

@@ -1,5 +1,6 @@
 import { render } from "../render";
-import { rootFile, type Step, type StepContext } from "./types";
+import { ownedPaths } from "./owned-paths";
+import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
 const MODULES_FILE = "/etc/modules-load.d/nodeforge-kubernetes.conf";
@@ -18,15 +19,19 @@ function sysctls(ctx: StepContext): { key: string; value: string }[] {
   return list;
 }
 
+function files(ctx: StepContext): ManagedFile[] {
+  return [
+    rootFile(MODULES_FILE, render("preflight/modules-load.conf.hbs", { modules: MODULES })),
+    rootFile(SYSCTL_FILE, render("preflight/sysctl.conf.hbs", { sysctls: sysctls(ctx) })),
+  ];
+}
+
 export const preflight: Step = {
   name: "preflight",
   title: "Check the OS and prepare the kernel (swap off, modules, sysctls)",
   waitsForControlPlane: false,
   appliesTo: () => true,
-  files: (ctx) => [
-    rootFile(MODULES_FILE, render("preflight/modules-load.conf.hbs", { modules: MODULES })),
-    rootFile(SYSCTL_FILE, render("preflight/sysctl.conf.hbs", { sysctls: sysctls(ctx) })),
-  ],
+  files,
   script: (ctx) =>
     render("scripts/preflight.sh.hbs", {
       ...scriptValues(ctx, "preflight"),
@@ -42,5 +47,9 @@ export const preflight: Step = {
       fstabMarker: FSTAB_MARKER,
     }),
   deleteScript: (ctx) =>
-    render("scripts/unprepare.sh.hbs", { ...scriptValues(ctx, "preflight"), fstabMarker: FSTAB_MARKER }),
+    render("scripts/unprepare.sh.hbs", {
+      ...scriptValues(ctx, "preflight"),
+      fstabMarker: FSTAB_MARKER,
+      owned: ownedPaths(files(ctx)),
+    }),
 };

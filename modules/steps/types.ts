@@ -23,6 +23,17 @@ export interface StepContext {
   release: KubernetesRelease;
 }
 
+/** A systemd unit a step's script enables (and possibly starts); nodeforge watches it for drift (UnitState). */
+export interface StepUnit {
+  /** e.g. `containerd.service`. */
+  name: string;
+  /**
+   * true: the script also starts it, so a stopped unit is drift too. false: only "enabled" is checked (the unit
+   * may rightly be stopped, e.g. the kubelet before kubeadm ran).
+   */
+  running: boolean;
+}
+
 export interface Step {
   /** kebab-case id: resource-name suffix and skip-list id. */
   name: string;
@@ -38,6 +49,11 @@ export interface Step {
   script(ctx: StepContext): string;
   /** Run by `pulumi destroy`; removes what the script installed. */
   deleteScript?(ctx: StepContext): string;
+  /**
+   * Units the script enables. Each gets a UnitState resource after the step's command, so `pulumi refresh`
+   * reports one disabled (or stopped) behind nodeforge's back and the next `pulumi up` enables it again.
+   */
+  units?: readonly StepUnit[];
 }
 
 export function rootFile(path: string, content: string, mode = "0644"): ManagedFile {

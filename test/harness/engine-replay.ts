@@ -8,8 +8,7 @@
  *     the `create` command on create, `update` when any input changed, `delete` on destroy; stdin fed.
  * State lives in a plain object the test keeps between runs, like a stack's checkpoint.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeSSH } from "node-ssh";
@@ -61,10 +60,16 @@ let serializedProvider: RemoteFileProvider | undefined;
 /** The provider as the engine gets it: serialized by Pulumi's closure serializer, then loaded. */
 async function engineProvider(): Promise<RemoteFileProvider> {
   if (!serializedProvider) {
-    const closure = await pulumi.runtime.serializeFunction(() => remoteFileProvider);
-    const file = join(mkdtempSync(join(tmpdir(), "nodeforge-provider-")), "provider.js");
-    writeFileSync(file, closure.text);
-    serializedProvider = (require(file) as Record<string, () => RemoteFileProvider>)[closure.exportName]?.();
+    const closure = await pulumi.runtime.serializeFunction(() => remoteFileProvider, { allowSecrets: true });
+    // Inside the package, so that the provider's require("node-ssh") resolves as it does for the engine.
+    const dir = mkdtempSync(join(__dirname, ".serialized-"));
+    try {
+      const file = join(dir, "provider.js");
+      writeFileSync(file, closure.text);
+      serializedProvider = (require(file) as Record<string, () => RemoteFileProvider>)[closure.exportName]?.();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     if (!serializedProvider) throw new Error("serialized provider did not load");
   }
   return serializedProvider;

@@ -1,0 +1,69 @@
+/**
+ * Test code shared by the provisioning tests and benchmark: a stack file for harness machines, the program
+ * captured under mocks, and small checks run inside machines.
+ */
+import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "../../modules/components";
+import type { Pins } from "../../modules/pins";
+import { shellWords } from "../../modules/render/shell";
+import { parseStack, type StackSpec } from "../../modules/stack";
+import type { Lab, Machine } from "./machines";
+import { captureProgram, type CapturedResource } from "./pulumi-mocks";
+
+let programs = 0;
+
+/** The stack file a user would write for these machines: pinned host keys, the lab's mirrors. */
+export function labStack(lab: Lab, extra = ""): StackSpec {
+  const lines = [
+    "cluster:",
+    "  name: lab",
+    '  kubernetesVersion: "1.34.4"',
+    "artifacts:",
+    `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
+    `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
+    extra,
+    "machines:",
+    ...lab.machines.flatMap((m, i) => [
+      `  - name: ${m.name}`,
+      `    address: ${m.address}`,
+      `    role: ${i === 0 ? "control-plane" : "worker"}`,
+      "    os: debian-12",
+      `    hostKey: ${m.hostKey}`,
+    ]),
+  ];
+  return parseStack(`${lines.join("\n")}\n`, "lab.yaml");
+}
+
+/** Registers the program for `stack` under mocks, as `pulumi up` would evaluate it. */
+export function captureLab(lab: Lab, stack: StackSpec, pins: Pins = lab.artifacts.pins): Promise<CapturedResource[]> {
+  programs++;
+  return captureProgram((transformations) => {
+    new Cluster(
+      `lab-${programs}`,
+      { stack, pins, secret: () => pulumi.secret(lab.clientPrivateKey) },
+      { transformations },
+    );
+  });
+}
+
+/** Runs a command in the machine; fails the test with its output when it exits non-zero. */
+export async function inMachine(machine: Machine, command: string): Promise<string> {
+  const result = await machine.run(command, { timeoutMs: 120_000 });
+  assert.equal(result.code, 0, `${machine.name}: ${command} exited ${result.code}:\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+/** Modification times (ns) of the given paths, `path mtime` per line; missing paths say `missing`. */
+export function mtimes(machine: Machine, paths: string[]): Promise<string> {
+  const list = shellWords(paths);
+  return inMachine(
+    machine,
+    `for p in ${list}; do printf '%s %s\\n' "$p" "$(stat -c %.9Y "$p" 2>/dev/null || echo missing)"; done`,
+  );
+}
+
+/** When the unit last entered `active` (monotonic µs): unchanged means not restarted. */
+export async function activeSince(machine: Machine, unit: string): Promise<string> {
+  return (await inMachine(machine, `systemctl show -p ActiveEnterTimestampMonotonic --value ${unit}`)).trim();
+}
