@@ -36,7 +36,8 @@ export interface ReplayState {
 export type Operation = "create" | "update" | "replace" | "same" | "delete";
 
 export interface ReplayReport {
-  operations: { name: string; op: Operation }[];
+  /** Every resource's operation, with its start and end in seconds since the run began. */
+  operations: { name: string; op: Operation; start: number; end: number }[];
   seconds: number;
   /** SSH connections opened for remote.Command operations (RemoteFile's come from its own pool). */
   commandConnections: number;
@@ -171,6 +172,7 @@ export async function up(captured: CapturedResource[], state: ReplayState): Prom
     })),
   );
   const failures = await schedule(items, async (item) => {
+    const start = (Date.now() - started) / 1000;
     const old = state.resources.get(item.name);
     let op: Operation = "same";
     if (item.type === FILE_TYPE) {
@@ -224,7 +226,7 @@ export async function up(captured: CapturedResource[], state: ReplayState): Prom
         op = old ? "update" : "create";
       }
     }
-    report.operations.push({ name: item.name, op });
+    report.operations.push({ name: item.name, op, start, end: (Date.now() - started) / 1000 });
   });
   report.seconds = (Date.now() - started) / 1000;
   if (failures.length > 0) throw new ReplayError(failures, report);
@@ -243,6 +245,7 @@ export async function destroy(state: ReplayState): Promise<ReplayReport> {
   }
   const items = [...state.resources.keys()].map((name) => ({ name, deps: dependents.get(name) ?? [] }));
   const failures = await schedule(items, async ({ name }) => {
+    const start = (Date.now() - started) / 1000;
     const entry = state.resources.get(name);
     if (!entry) return;
     if (entry.type === FILE_TYPE) {
@@ -257,7 +260,7 @@ export async function destroy(state: ReplayState): Promise<ReplayReport> {
       );
     }
     state.resources.delete(name);
-    report.operations.push({ name, op: "delete" });
+    report.operations.push({ name, op: "delete", start, end: (Date.now() - started) / 1000 });
   });
   report.seconds = (Date.now() - started) / 1000;
   if (failures.length > 0) throw new ReplayError(failures, report);

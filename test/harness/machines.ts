@@ -773,27 +773,3 @@ export function useMachines(count: number, options: MachineOptions = {}): () => 
     return lab;
   };
 }
-
-/** The lab: boots machines, prints how to reach them, keeps them until Ctrl-C (SIGINT) or SIGTERM. */
-async function lab(): Promise<void> {
-  const count = Number(process.argv[2] ?? "3");
-  const names = count === 3 ? ["cp-1", "worker-1", "worker-2"] : undefined;
-  const started = await startMachines(count, { names, log: (line) => console.log(line) });
-  console.log(`\napt repository: ${started.mirrorUrl}\nartifact mirror: ${started.artifactBaseUrl}`);
-  console.log(`client key: ${started.clientKeyPath}\nmachines (stack file entries):`);
-  for (const m of started.machines) {
-    console.log(`  - name: ${m.name}\n    address: ${m.address}\n    os: debian-12\n    hostKey: ${m.hostKey}`);
-  }
-  const first = started.machines[0];
-  if (first) console.log(`\nssh: ssh ${shellWords(started.sshArgs(first))}`);
-  console.log("\nCtrl-C stops the machines and removes everything.");
-  // Keeps the process alive; the signal handlers stop the lab and exit.
-  setInterval(() => undefined, 1 << 30);
-}
-
-if (require.main === module) {
-  lab().catch((error: Error) => {
-    console.error(error.message);
-    process.exit(1);
-  });
-}

@@ -1,0 +1,74 @@
+/**
+ * The lab serves real Kubernetes binaries where it can: it downloads the lab version's kubelet, kubeadm,
+ * kubectl and crictl once (on the host, which has the internet access the machines lack), verifies them
+ * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of the
+ * test doubles. Without internet access the doubles stay, and `pulumi up` stops at install-kubelet with a
+ * checksum mismatch until real files are placed in the cache (the air-gapped path).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { DEFAULT_PINS, DEFAULT_CRICTL_BASE_URL, DEFAULT_KUBERNETES_BASE_URL, type KubeBinary } from "../../modules/pins";
+import type { Arch } from "../../modules/stack/types";
+import { crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
+import { execProgram, sha256Hex } from "./rootfs";
+
+export const LAB_ARTIFACT_CACHE = "/var/cache/nodeforge-lab/artifacts";
+
+interface Wanted {
+  urlPath: string;
+  upstream: string;
+  sha256: string;
+}
+
+function wanted(version: string, arch: Arch): Wanted[] {
+  const release = DEFAULT_PINS.kubernetes[version];
+  if (!release) throw new Error(`lab: no pins for Kubernetes ${version}`);
+  const binaries = (["kubelet", "kubeadm", "kubectl"] as KubeBinary[]).map((binary) => ({
+    urlPath: kubeBinaryPath(version, arch, binary),
+    upstream: `${DEFAULT_KUBERNETES_BASE_URL}/v${version}/bin/linux/${arch}/${binary}`,
+    sha256: release.binaries[arch][binary],
+  }));
+  const crictl = release.crictlVersion;
+  return [
+    ...binaries,
+    {
+      urlPath: crictlPath(crictl, arch),
+      upstream: `${DEFAULT_CRICTL_BASE_URL}/v${crictl}/crictl-v${crictl}-linux-${arch}.tar.gz`,
+      sha256: DEFAULT_PINS.crictl[crictl]?.[arch] ?? "",
+    },
+  ];
+}
+
+/** Serves verified real binaries for `version`/`arch`; returns the upstream URLs it could not get. */
+export async function serveRealArtifacts(
+  mirror: ArtifactMirror,
+  version: string,
+  arch: Arch,
+  log: (line: string) => void,
+): Promise<string[]> {
+  const missing: string[] = [];
+  for (const item of wanted(version, arch)) {
+    const cached = join(LAB_ARTIFACT_CACHE, item.urlPath);
+    if (!existsSync(cached)) {
+      mkdirSync(dirname(cached), { recursive: true });
+      const partial = `${cached}.download`;
+      const result = await execProgram("curl", ["-fsSL", "--connect-timeout", "10", "-o", partial, item.upstream], {
+        timeoutMs: 600_000,
+      });
+      if (result.code !== 0) {
+        log(`lab: cannot download ${item.upstream} (curl exit ${result.code}); serving the test double`);
+        missing.push(item.upstream);
+        continue;
+      }
+      renameSync(partial, cached);
+    }
+    const content = readFileSync(cached);
+    if (sha256Hex(content) !== item.sha256) {
+      log(`lab: ${cached} does not match its pinned sha256; serving the test double`);
+      missing.push(item.upstream);
+      continue;
+    }
+    mirror.server.override(item.urlPath, content);
+  }
+  return missing;
+}

@@ -1,0 +1,166 @@
+/**
+ * `npm run lab`: three systemd-nspawn machines (cp-1, worker-1, worker-2) on this Linux computer, kept running in
+ * the background, and a ready stack file stacks/lab.yaml for `pulumi up -s lab`. `npm run lab -- down` stops
+ * them and removes everything they used. Needs root, systemd-nspawn and debootstrap (the first start builds a
+ * Debian rootfs, a minute or two).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { projectRoot } from "../../modules/project-root";
+import { shellWords } from "../../modules/render/shell";
+import { serveRealArtifacts } from "./lab-artifacts";
+import { startMachines, type Lab } from "./machines";
+import { hostArch, isAlive } from "./rootfs";
+
+const KUBERNETES_VERSION = "1.34.4";
+const NAMES = ["cp-1", "worker-1", "worker-2"];
+const root = projectRoot();
+const labDir = join(root, ".lab");
+const stateFile = join(labDir, "state.json");
+const logFile = join(labDir, "lab.log");
+const keyFile = join(labDir, "id_ed25519");
+const stackFile = join(root, "stacks", "lab.yaml");
+
+interface LabState {
+  pid: number;
+  stackFile: string;
+  keyFile: string;
+  ssh: string;
+}
+
+function readState(): LabState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, "utf8")) as LabState;
+  return isAlive(state.pid) ? state : undefined;
+}
+
+function stackYaml(lab: Lab, arch: string): string {
+  const lines = [
+    "# yaml-language-server: $schema=../schemas/stack.schema.json",
+    "# Written by `npm run lab` for the machines it started; rewritten on every start.",
+    "cluster:",
+    "  name: lab",
+    `  kubernetesVersion: "${KUBERNETES_VERSION}"`,
+    "artifacts:",
+    `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
+    `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
+    "machines:",
+    ...lab.machines.flatMap((m, i) => [
+      `  - name: ${m.name}`,
+      `    address: ${m.address}`,
+      `    role: ${i === 0 ? "control-plane" : "worker"}`,
+      "    os: debian-12",
+      `    arch: ${arch}`,
+      `    hostKey: ${m.hostKey}`,
+    ]),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/** With the Pulumi CLI present: the `lab` stack on the local file backend, the SSH key as its secret. */
+function configurePulumi(log: (line: string) => void): void {
+  const env = {
+    ...process.env,
+    PULUMI_BACKEND_URL: process.env.PULUMI_BACKEND_URL ?? `file://${join(root, ".pulumi-state")}`,
+    PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "",
+  };
+  if (spawnSync("pulumi", ["version"], { env }).status !== 0) {
+    log(`no Pulumi CLI here; before pulumi up run: pulumi config set --secret -s lab sshPrivateKey < ${keyFile}`);
+    return;
+  }
+  mkdirSync(join(root, ".pulumi-state"), { recursive: true });
+  const run = (args: string[], input?: string) =>
+    spawnSync("pulumi", args, { cwd: root, env, input, encoding: "utf8", stdio: ["pipe", "inherit", "inherit"] });
+  run(["stack", "select", "--create", "lab"]);
+  // The key travels on stdin: never on a command line.
+  run(["config", "set", "--secret", "-s", "lab", "sshPrivateKey"], readFileSync(keyFile, "utf8"));
+}
+
+/** The background process: starts the machines, writes the stack file, then stays until SIGTERM. */
+async function serve(): Promise<void> {
+  const log = (line: string) => console.log(line);
+  const lab = await startMachines(NAMES.length, { names: NAMES, log });
+  const arch = await hostArch();
+  const missing = await serveRealArtifacts(lab.artifacts, KUBERNETES_VERSION, arch === "arm64" ? "arm64" : "amd64", log);
+  writeFileSync(keyFile, lab.clientPrivateKey, { mode: 0o600 });
+  writeFileSync(stackFile, stackYaml(lab, arch));
+  configurePulumi(log);
+  const first = lab.machines[0];
+  const state: LabState = {
+    pid: process.pid,
+    stackFile,
+    keyFile,
+    ssh: first ? `ssh ${shellWords(lab.sshArgs(first))}` : "",
+  };
+  if (missing.length > 0) log(`lab: ${missing.length} artifact(s) are test doubles: pulumi up stops at install-kubelet`);
+  process.on("exit", () => {
+    rmSync(stateFile, { force: true });
+    rmSync(keyFile, { force: true });
+  });
+  writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  log("lab: ready");
+  // Keeps the process alive; the harness's signal handlers stop the machines and exit.
+  setInterval(() => undefined, 1 << 30);
+}
+
+async function up(): Promise<number> {
+  const running = readState();
+  if (running) {
+    console.log(`lab: already running (pid ${running.pid}); stack file ${running.stackFile}`);
+    return 0;
+  }
+  mkdirSync(labDir, { recursive: true, mode: 0o700 });
+  rmSync(stateFile, { force: true });
+  const out = openSync(logFile, "w", 0o600);
+  const child = spawn(process.execPath, [__filename, "serve"], { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  console.log(`lab: starting (log: ${logFile}; the first start builds a Debian rootfs)`);
+  for (let waited = 0; waited < 900; waited++) {
+    const state = readState();
+    if (state) {
+      console.log(readFileSync(logFile, "utf8"));
+      console.log(`lab: up. Stack file: ${state.stackFile}\nlab: ${state.ssh}`);
+      return 0;
+    }
+    if (child.pid === undefined || !isAlive(child.pid)) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  console.error(`lab: did not start:\n${readFileSync(logFile, "utf8")}`);
+  if (child.pid !== undefined && isAlive(child.pid)) process.kill(child.pid, "SIGTERM");
+  return 1;
+}
+
+async function down(): Promise<number> {
+  const state = readState();
+  if (!state) {
+    console.log("lab: not running");
+    return 0;
+  }
+  process.kill(state.pid, "SIGTERM");
+  for (let waited = 0; waited < 120 && isAlive(state.pid); waited++) await new Promise((r) => setTimeout(r, 500));
+  if (isAlive(state.pid)) {
+    console.error(`lab: pid ${state.pid} did not stop; see ${logFile}`);
+    return 1;
+  }
+  console.log("lab: stopped; machines, namespaces and the bridge are gone");
+  return 0;
+}
+
+const command = process.argv[2] ?? "up";
+const actions: Record<string, () => Promise<number | void>> = { up, down, serve };
+const action = actions[command];
+if (!action) {
+  console.error("usage: npm run lab [-- up|down]");
+  process.exit(64);
+}
+action().then(
+  (code) => {
+    if (typeof code === "number") process.exitCode = code;
+  },
+  (error: Error) => {
+    console.error(`lab: ${error.message}`);
+    process.exit(1);
+  },
+);
