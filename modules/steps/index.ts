@@ -16,7 +16,6 @@ export const STEPS: readonly Step[] = [
 ];
 
 export { stepContext } from "./context";
-export { planMachine, type PlannedStep } from "./plan";
 export { filesHash, sha256 } from "./hash";
 export type { ManagedFile, Step, StepContext } from "./types";
 export * as constants from "./constants";

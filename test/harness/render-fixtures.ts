@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { DEFAULT_PINS, type Pins } from "../../modules/pins";
 import { ARCHES, parseStack, SUPPORTED_OS } from "../../modules/stack";
 import type { Arch, MachineSpec, OsName, StackSpec, Taint } from "../../modules/stack";
-import { planMachine, type PlannedStep } from "../../modules/steps";
+import { planMachine, type PlannedStep } from "../../modules/steps/plan";
 
 /** A syntactically valid ed25519 host key; the tests never connect, so any key of the right shape does. */
 export const TEST_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";

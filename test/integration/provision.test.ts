@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { closeAllSessions, sessionStats } from "../../modules/remote";
-import { planMachine } from "../../modules/steps";
+import { planMachine } from "../../modules/steps/plan";
 import { kubeBinaryPath } from "../harness/artifact-mirror";
 import { destroy, emptyState, ReplayError, up, type ReplayReport, type ReplayState } from "../harness/engine-replay";
 import { useMachines, type Machine } from "../harness/machines";

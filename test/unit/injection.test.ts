@@ -13,7 +13,8 @@ import { parse as parseToml } from "smol-toml";
 import { DEFAULT_PINS } from "../../modules/pins";
 import { render, shellQuote, shellWords } from "../../modules/render";
 import type { StackSpec } from "../../modules/stack";
-import { planMachine, stepContext } from "../../modules/steps";
+import { stepContext } from "../../modules/steps";
+import { planMachine } from "../../modules/steps/plan";
 import { scriptValues } from "../../modules/steps/values";
 import {
   fileOf,

@@ -1,7 +1,8 @@
 /** What changes on a machine when one value in the stack file changes: only the affected files and steps. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { planMachine, STEPS, type PlannedStep } from "../../modules/steps";
+import { STEPS } from "../../modules/steps";
+import { planMachine, type PlannedStep } from "../../modules/steps/plan";
 import { buildStack } from "../harness/stack-builder";
 
 function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedStep> {
