@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     }
   }
   console.log("pulumi up on fresh machines (packages from the local apt mirror, binaries from the artifact mirror)");
-  console.log("machines  seconds  concurrency  SSH connections per machine: RemoteFile (pooled) + remote.Command (one per run)");
+  console.log(
+    "machines  seconds  concurrency  SSH connections per machine: RemoteFile (pooled) + remote.Command (one per run)",
+  );
   for (const r of runs) {
     const per = (n: number) => (n / r.machines).toFixed(1);
     console.log(

@@ -1,12 +1,20 @@
 #!/usr/bin/env node
-/** The `nodeforge` command: offline checks and rendering of stack files (provisioning is `pulumi up`). */
+/**
+ * The `nodeforge` command: offline checks and rendering of stack files, and host key scanning (provisioning is
+ * `pulumi up`).
+ */
 import { join } from "node:path";
+import { hostkeysCommand } from "./hostkeys";
 import { renderCommand } from "./render";
 import { validateCommand } from "./validate";
 
 const USAGE = `usage:
   nodeforge validate FILE...                          check stack files; exit 2 when invalid
   nodeforge render FILE --machine NAME [--out DIR]    write what would go onto a machine (default DIR: rendered/NAME)
+  nodeforge hostkeys FILE [--machine NAME]... [--identity KEYFILE] [--timeout SECONDS]
+                                                      scan each machine's SSH host key (through its bastion, logged
+                                                      in to with KEYFILE); print the hostKey line to paste, or check
+                                                      the pinned one; exit 1 on a mismatch or a failed scan
 `;
 
 function option(args: string[], name: string): string | undefined {
@@ -17,7 +25,14 @@ function option(args: string[], name: string): string | undefined {
   return value;
 }
 
-export function main(argv: string[]): number {
+/** Every value of a repeatable option. */
+function options(args: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let value = option(args, name); value !== undefined; value = option(args, name)) values.push(value);
+  return values;
+}
+
+export function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
   if (command === "validate" && rest.length > 0) return validateCommand(rest, process.stdout, process.stderr);
   if (command === "render") {
@@ -27,8 +42,31 @@ export function main(argv: string[]): number {
       return renderCommand(rest[0], machine, out ?? join("rendered", machine), process.stdout, process.stderr);
     }
   }
+  if (command === "hostkeys") {
+    const machines = options(rest, "--machine");
+    const identity = option(rest, "--identity");
+    const timeout = option(rest, "--timeout");
+    const timeoutSeconds = timeout === undefined ? undefined : Number(timeout);
+    const timeoutOk = timeoutSeconds === undefined || (Number.isInteger(timeoutSeconds) && timeoutSeconds > 0);
+    if (rest.length === 1 && rest[0] && !rest[0].startsWith("--") && timeoutOk) {
+      return hostkeysCommand(
+        rest[0],
+        { machines, ...(identity ? { identity } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) },
+        process.stdout,
+        process.stderr,
+      );
+    }
+  }
   process.stderr.write(USAGE);
   return 64;
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+  Promise.resolve(main(process.argv.slice(2))).then(
+    (code) => (process.exitCode = code),
+    (error: Error) => {
+      process.stderr.write(`nodeforge: ${error.message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

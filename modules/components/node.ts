@@ -1,11 +1,12 @@
 /**
- * One machine as a Kubernetes node: every applicable step becomes RemoteFile resources for its files and
- * one remote.Command for its script, chained in step order with dependsOn.
+ * One machine as a Kubernetes node: every applicable step becomes RemoteFile resources for its files, one
+ * remote.Command for its script, and a UnitState for each unit the script enables, chained in step order with
+ * dependsOn.
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { Pins } from "../pins";
-import { RemoteFile } from "../remote";
+import { RemoteFile, UnitState } from "../remote";
 import { scriptCommandLine } from "../remote/command-line";
 import { planMachine } from "../steps/plan";
 import type { MachineSpec, StackSpec } from "../stack/types";
@@ -68,6 +69,20 @@ export class Node extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [...before, ...files] },
       );
+      for (const unit of planned.units) {
+        // Created after the command that enables the unit; refresh compares it with the machine.
+        new UnitState(
+          `${stepName}-unit-${unit.name}`,
+          {
+            target: access.target,
+            step: planned.step.name,
+            unit: unit.name,
+            enabled: true,
+            ...(unit.running ? { active: true } : {}),
+          },
+          { parent: this, dependsOn: [step] },
+        );
+      }
       previous = [step];
     }
     const last = previous[0];

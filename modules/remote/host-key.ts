@@ -16,6 +16,29 @@ const PRESENTING_ALGORITHMS: Readonly<Record<string, readonly string[]>> = {
   "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
 };
 
+/** Server host key algorithms in the order `nodeforge hostkeys` prefers them: ed25519, then ecdsa, then rsa. */
+export const SCAN_PREFERENCE: readonly string[] = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+  "ssh-rsa",
+];
+
+/** The server host key algorithms that present a key of this (pinnable) type. */
+export function presentingAlgorithms(type: string): string[] {
+  if (!Object.hasOwn(PRESENTING_ALGORITHMS, type))
+    throw new Error(`host key type ${JSON.stringify(type)} is not supported`);
+  return [...PRESENTING_ALGORITHMS[type]];
+}
+
+/** The `<type> <base64>` line for a public key blob, as a stack file's hostKey takes it. */
+export function hostKeyLine(blob: Buffer): string {
+  return `${blobKeyType(blob)} ${blob.toString("base64")}`;
+}
+
 /** A parsed pinned host key: its type, the raw public key blob and its OpenSSH SHA256 fingerprint. */
 export interface PinnedHostKey {
   type: string;

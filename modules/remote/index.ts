@@ -1,14 +1,17 @@
-/** The SSH layer: pinned host keys, pooled sessions, remote commands and the RemoteFile resource. */
-export type { SshTarget } from "./types";
+/** The SSH layer: pinned host keys, pooled sessions (direct or through a bastion), remote commands and resources. */
+export type { BastionTarget, SshTarget } from "./types";
 export { HostKeyMismatchError, fingerprintOf, parseHostKey, type PinnedHostKey } from "./host-key";
+export { scanHostKey, type HostKeyScan, type ScanRequest } from "./scan";
 export {
   closeAllSessions,
   runRemote,
   sessionStats,
+  SshConnectError,
   withSession,
   type RemoteResult,
   type RunRemoteOptions,
 } from "./session";
+export { privilegedCommandLine, scriptCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
 export {
   RemoteFile,
   remoteFileProvider,
@@ -19,3 +22,12 @@ export {
   type RemoteFileReadResult,
   type SshTargetInput,
 } from "./remote-file";
+export {
+  UnitState,
+  unitStateProvider,
+  type UnitStateArgs,
+  type UnitStateInputs,
+  type UnitStateOutputs,
+  type UnitStateProvider,
+  type UnitStateReadResult,
+} from "./unit-state";

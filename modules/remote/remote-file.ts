@@ -8,8 +8,8 @@ import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { shellQuote } from "../render/shell";
-import { parseHostKey } from "./host-key";
 import { runRemote, withoutMachinePrefix, type RemoteResult } from "./session";
+import { accessChanged, MACHINE_FIELDS, targetFailures, UNKNOWN } from "./target";
 import type { SshTarget } from "./types";
 
 /** What the provider receives: plain values (the engine resolves Outputs and unwraps secrets). */
@@ -30,8 +30,6 @@ export interface RemoteFileOutputs extends RemoteFileInputs {
   sha256: string;
 }
 
-/** The engine's placeholder for a value not known during preview. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const TEMP_PREFIX = ".nodeforge-tmp.";
 
 function sha256Of(content: string): string {
@@ -61,14 +59,7 @@ function inputFailures(news: RemoteFileInputs): { property: string; reason: stri
   if (known(mode) && !/^[0-7]{3,4}$/.test(mode)) {
     failures.push({ property: "mode", reason: `${JSON.stringify(mode)} is not an octal mode like "0644"` });
   }
-  const hostKey = news.target?.hostKey;
-  if (known(hostKey)) {
-    try {
-      parseHostKey(hostKey);
-    } catch (error) {
-      failures.push({ property: "target", reason: `hostKey: ${(error as Error).message}` });
-    }
-  }
+  failures.push(...targetFailures(news.target));
   for (const [property, name] of [
     ["owner", owner],
     ["group", group],
@@ -174,10 +165,6 @@ async function readFile(id: string, props: RemoteFileOutputs | undefined): Promi
   return { id, props: { ...props, content, mode: normalMode(mode), owner, group, sha256 } };
 }
 
-/** Target fields that identify the machine: a change means the file lives somewhere else. */
-const MACHINE_FIELDS = ["machine", "host", "port"] as const;
-/** Target fields that are only how we get in (credentials, key rotation): never a reason to touch the file. */
-const ACCESS_FIELDS = ["user", "privateKey", "hostKey", "sudo", "sudoPassword", "connectTimeoutSeconds"] as const;
 const FILE_FIELDS = ["content", "owner", "group"] as const;
 
 function sameFile(olds: RemoteFileInputs, news: RemoteFileInputs): boolean {
@@ -198,8 +185,7 @@ function diffFile(olds: RemoteFileOutputs, news: RemoteFileInputs): pulumi.dynam
   const replaces: string[] = [];
   if (olds.path !== news.path) replaces.push("path");
   if (MACHINE_FIELDS.some((field) => olds.target?.[field] !== news.target?.[field])) replaces.push("target");
-  const accessChanged = ACCESS_FIELDS.some((field) => olds.target?.[field] !== news.target?.[field]);
-  const changes = replaces.length > 0 || accessChanged || !sameFile(olds, news);
+  const changes = replaces.length > 0 || accessChanged(olds.target, news.target) || !sameFile(olds, news);
   return { changes, replaces, deleteBeforeReplace: replaces.length > 0 && olds.path === news.path };
 }
 

@@ -1,27 +1,37 @@
 /**
  * SSH sessions: one node-ssh connection per machine (and identity), reused across all calls in the process,
- * closed after an idle period. `runRemote` runs a script privileged the way the target says (root, sudo, or
- * sudo with a password fed on stdin).
+ * closed after an idle period. A machine behind a bastion is reached through a TCP channel the bastion opens
+ * (`direct-tcpip`, what OpenSSH's ProxyJump does); both host keys are verified. Transient connection failures
+ * are retried with exponential backoff; authentication and host key failures fail at once. `runRemote` runs a
+ * script privileged the way the target says (root, sudo, or sudo with a password: see command-line.ts).
  *
- * The pool lives on globalThis rather than in a module variable: the RemoteFile provider is shipped to the
- * engine through Pulumi's closure serialization, which would copy a module-level pool (live sockets included)
- * into the provider text. Functions here only capture constants and other functions.
+ * The pool lives on globalThis rather than in a module variable: the dynamic providers (RemoteFile, UnitState)
+ * are shipped to the engine through Pulumi's closure serialization, which would copy a module-level pool (live
+ * sockets included) into the provider text. Functions here only capture constants and other functions.
  */
-import { randomBytes } from "node:crypto";
-import { StringDecoder } from "node:string_decoder";
+import type { Duplex } from "node:stream";
 import { NodeSSH } from "node-ssh";
-import { shellQuote } from "../render/shell";
-import { hostKeyVerification, type HostKeyVerification } from "./host-key";
-import type { SshTarget } from "./types";
+import { privilegedCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
+import { hostKeyVerification, HostKeyMismatchError, type HostKeyVerification } from "./host-key";
+import type { BastionTarget, SshTarget } from "./types";
 
 /** An idle connection is closed after this long; the timer is unref'd so it never keeps a process alive. */
 const IDLE_CLOSE_MS = 15_000;
 /** sshd's MaxSessions defaults to 10 channels per connection; stay under it when many resources share one. */
 const MAX_CHANNELS_PER_CONNECTION = 8;
+/** Backoff before retry n (1-based): BACKOFF_FIRST_MS * 2^(n-1), at most BACKOFF_MAX_MS. */
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 8_000;
 const POOL_GLOBAL = "__nodeforgeSshSessionPool";
 
+/** A live connection to a machine, and the bastion connection it runs over, if any. */
+interface Connected {
+  ssh: NodeSSH;
+  bastion?: NodeSSH;
+}
+
 interface Session {
-  connection: Promise<NodeSSH>;
+  connection: Promise<Connected>;
   active: number;
   waiting: (() => void)[];
   idleTimer?: NodeJS.Timeout;
@@ -32,6 +42,8 @@ interface Pool {
   sessions: Map<string, Session>;
   /** SSH connections established since the process started (for tests and benchmarks). */
   connects: number;
+  /** Connection attempts (each dial of a machine, successful or not; a bastion hop counts once per attempt). */
+  attempts: number;
 }
 
 /** What a remote command produced. stdout and stderr are complete and untrimmed (UTF-8). */
@@ -55,20 +67,30 @@ interface ExecChannel extends NodeJS.EventEmitter {
 }
 interface ExecClient extends NodeJS.EventEmitter {
   exec(command: string, callback: (error: Error | undefined, channel: ExecChannel) => void): void;
+  forwardOut(
+    srcIP: string,
+    srcPort: number,
+    dstIP: string,
+    dstPort: number,
+    callback: (error: (Error & { reason?: number }) | undefined, channel: Duplex) => void,
+  ): void;
 }
 
 function pool(): Pool {
   const holder = globalThis as unknown as Record<string, Pool | undefined>;
   let current = holder[POOL_GLOBAL];
   if (!current) {
-    current = { sessions: new Map(), connects: 0 };
+    current = { sessions: new Map(), connects: 0, attempts: 0 };
     holder[POOL_GLOBAL] = current;
   }
+  current.attempts ??= 0;
   return current;
 }
 
 function sessionKey(target: SshTarget): string {
-  return JSON.stringify([target.machine, target.host, target.port, target.user, target.hostKey]);
+  const bastion = target.bastion;
+  const via = bastion ? [bastion.host, bastion.port, bastion.user, bastion.hostKey] : null;
+  return JSON.stringify([target.machine, target.host, target.port, target.user, target.hostKey, via]);
 }
 
 /** Removes a leading `<machine>: ` so an error can be re-prefixed with more context. */
@@ -76,52 +98,236 @@ export function withoutMachinePrefix(machine: string, message: string): string {
   return message.startsWith(`${machine}: `) ? message.slice(machine.length + 2) : message;
 }
 
-function describeConnectError(target: SshTarget, error: unknown, verification: HostKeyVerification): Error {
-  const mismatch = verification.mismatch();
+/**
+ * A failed connection attempt. `transient` failures (the machine may answer in a moment) are retried; the rest
+ * (authentication, host keys, unusable keys, a bastion that forbids forwarding) are not.
+ */
+export class SshConnectError extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = "SshConnectError";
+  }
+}
+
+/** One hop: the machine itself, or the bastion on the way to it. */
+export interface Hop {
+  machine: string;
+  /** `10.0.0.5:22` or `bastion 203.0.113.7:22`: how messages name this hop. */
+  label: string;
+  user: string;
+  hostKey: string;
+  privateKey: string;
+  timeoutSeconds: number;
+}
+
+const TRANSIENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "EPIPE",
+  "EAI_AGAIN",
+]);
+
+/** Turns an ssh2/socket error into `<machine>: <what failed at which hop>`, marked transient or not. */
+export function describeConnectError(hop: Hop, error: unknown, verification?: HostKeyVerification): Error {
+  const mismatch = verification?.mismatch();
   if (mismatch) return mismatch;
   const cause = error as Error & { code?: string; level?: string };
   const message = cause?.message ?? String(error);
-  const where = `${target.host}:${target.port}`;
+  const where = hop.label;
+  const code = cause?.code ?? "";
   let what: string;
-  if (cause?.code === "ECONNREFUSED") what = `connection to ${where} refused (is sshd listening there?)`;
-  else if (cause?.code === "EHOSTUNREACH" || cause?.code === "ENETUNREACH") what = `${where} is unreachable`;
-  else if (cause?.code === "ETIMEDOUT" || /timed out/i.test(message)) {
-    what = `connection to ${where} timed out after ${target.connectTimeoutSeconds}s`;
+  let transient = false;
+  if (code === "ECONNREFUSED") {
+    what = `connection to ${where} refused (is sshd listening there?)`;
+    transient = true;
+  } else if (code === "EHOSTUNREACH" || code === "ENETUNREACH") {
+    what = `${where} is unreachable (${code})`;
+    transient = true;
+  } else if (code === "ETIMEDOUT" || cause?.level === "client-timeout" || /timed out/i.test(message)) {
+    what = `connection to ${where} timed out after ${hop.timeoutSeconds}s`;
+    transient = true;
   } else if (cause?.level === "client-authentication") {
-    what = `authentication as ${target.user} at ${where} failed: the private key was not accepted`;
+    what = `authentication as ${hop.user} at ${where} failed: the private key was not accepted`;
   } else if (/host key|no matching/i.test(message)) {
-    what = `${where} offers no ${verification.pinned.type} host key (the pinned key's type): ${message}`;
-  } else if (/privateKey/i.test(message)) what = `the private key cannot be used: ${message}`;
-  else what = `ssh connection to ${where} failed: ${message}`;
-  return new Error(`${target.machine}: ${what}`);
+    const type = verification
+      ? `${verification.pinned.type} host key (the pinned key's type)`
+      : "host key nodeforge can use";
+    what = `${where} offers no ${type}: ${message}`;
+  } else if (/privateKey|private key/i.test(message)) {
+    what = `the private key for ${where} cannot be used: ${message}`;
+  } else if (/Connection lost before handshake/i.test(message) || TRANSIENT_CODES.has(code)) {
+    what = `ssh connection to ${where} failed: ${message}`;
+    transient = true;
+  } else if (code === "ENOTFOUND") {
+    what = `${where}: the name does not resolve (${code})`;
+  } else {
+    what = `ssh connection to ${where} failed: ${message}`;
+  }
+  return new SshConnectError(`${hop.machine}: ${what}`, transient);
 }
 
-async function connect(target: SshTarget): Promise<NodeSSH> {
+/** Connects one hop, directly (host/port) or over a channel `sock` the previous hop opened. */
+async function connectHop(
+  hop: Hop,
+  endpoint: { host: string; port: number } | { sock: Duplex },
+  keepalive: boolean,
+): Promise<NodeSSH> {
   let verification: HostKeyVerification;
   try {
-    verification = hostKeyVerification(target.machine, `${target.host}:${target.port}`, target.hostKey);
+    verification = hostKeyVerification(hop.machine, hop.label, hop.hostKey);
   } catch (error) {
-    throw new Error(`${target.machine}: pinned host key: ${(error as Error).message}`);
+    const which = hop.label.startsWith("bastion ") ? "the bastion's pinned host key" : "pinned host key";
+    throw new SshConnectError(`${hop.machine}: ${which}: ${(error as Error).message}`, false);
   }
   const ssh = new NodeSSH();
   try {
     await ssh.connect({
-      host: target.host,
-      port: target.port,
-      username: target.user,
-      privateKey: target.privateKey,
-      readyTimeout: target.connectTimeoutSeconds * 1000,
+      ...endpoint,
+      username: hop.user,
+      privateKey: hop.privateKey,
+      readyTimeout: hop.timeoutSeconds * 1000,
       // Detect a dead peer on a pooled connection instead of hanging on it.
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 4,
+      ...(keepalive ? { keepaliveInterval: 15_000, keepaliveCountMax: 4 } : {}),
       ...verification.options,
     });
   } catch (error) {
     ssh.dispose();
-    throw describeConnectError(target, error, verification);
+    throw describeConnectError(hop, error, verification);
   }
-  pool().connects += 1;
   return ssh;
+}
+
+/**
+ * Asks the bastion to open a TCP channel to host:port (sshd's `direct-tcpip`). A refused or unreachable machine
+ * is transient; a bastion that forbids forwarding (AllowTcpForwarding no) is not.
+ */
+export function forwardThrough(
+  machine: string,
+  bastion: NodeSSH,
+  bastionLabel: string,
+  host: string,
+  port: number,
+  timeoutSeconds: number,
+): Promise<Duplex> {
+  const client = bastion.connection as unknown as ExecClient | null;
+  const where = `${bastionLabel} cannot reach ${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    if (!client) return reject(new SshConnectError(`${machine}: ${where}: the bastion connection closed`, true));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new SshConnectError(`${machine}: ${where}: timed out after ${timeoutSeconds}s`, true));
+    }, timeoutSeconds * 1000);
+    try {
+      client.forwardOut("127.0.0.1", 0, host, port, (error, channel) => {
+        clearTimeout(timer);
+        // A channel that opens after the timeout has nobody waiting for it.
+        if (timedOut) return void channel?.destroy();
+        if (!error) return resolve(channel);
+        // RFC 4254 reasons: 1 administratively prohibited, 2 connect failed, 3 unknown type, 4 resource shortage.
+        const reason = error.reason;
+        const detail = error.message.replace(/^\(SSH\) Channel open failure: ?/, "") || "channel open failed";
+        const prohibited = reason === 1 || reason === 3;
+        const hint = prohibited ? " (does the bastion allow TCP forwarding for this user?)" : "";
+        reject(new SshConnectError(`${machine}: ${where}: ${detail}${hint}`, !prohibited));
+      });
+    } catch (error) {
+      clearTimeout(timer);
+      reject(new SshConnectError(`${machine}: ${where}: ${(error as Error).message}`, true));
+    }
+  });
+}
+
+/** The bastion as a hop, labelled so that every message says it was the bastion. */
+export function bastionHop(machine: string, bastion: BastionTarget, timeoutSeconds: number): Hop {
+  return {
+    machine,
+    label: `bastion ${bastion.host}:${bastion.port}`,
+    user: bastion.user,
+    hostKey: bastion.hostKey,
+    privateKey: bastion.privateKey,
+    timeoutSeconds,
+  };
+}
+
+/** Logs in to the bastion (host key verified), for a machine behind it. */
+export function connectBastion(machine: string, bastion: BastionTarget, timeoutSeconds: number): Promise<NodeSSH> {
+  return connectHop(bastionHop(machine, bastion, timeoutSeconds), { host: bastion.host, port: bastion.port }, true);
+}
+
+/** One connection attempt: through the bastion when there is one. */
+async function connectOnce(target: SshTarget): Promise<Connected> {
+  const hop: Hop = {
+    machine: target.machine,
+    label: `${target.host}:${target.port}`,
+    user: target.user,
+    hostKey: target.hostKey,
+    privateKey: target.privateKey,
+    timeoutSeconds: target.connectTimeoutSeconds,
+  };
+  pool().attempts += 1;
+  if (!target.bastion) return { ssh: await connectHop(hop, { host: target.host, port: target.port }, true) };
+  const label = `bastion ${target.bastion.host}:${target.bastion.port}`;
+  const bastion = await connectBastion(target.machine, target.bastion, target.connectTimeoutSeconds);
+  try {
+    const sock = await forwardThrough(
+      target.machine,
+      bastion,
+      label,
+      target.host,
+      target.port,
+      target.connectTimeoutSeconds,
+    );
+    const ssh = await connectHop({ ...hop, label: `${target.host}:${target.port} (via ${label})` }, { sock }, true);
+    return { ssh, bastion };
+  } catch (error) {
+    bastion.dispose();
+    throw error;
+  }
+}
+
+/** Milliseconds to wait before retry `retry` (1-based). */
+export function backoffMs(retry: number): number {
+  return Math.min(BACKOFF_FIRST_MS * 2 ** (retry - 1), BACKOFF_MAX_MS);
+}
+
+/**
+ * Connects with up to `retries` retries for transient failures, waiting backoffMs(n) before retry n. The final
+ * error says how many attempts were made and over how long; a non-transient failure is thrown at once.
+ */
+async function connect(target: SshTarget): Promise<Connected> {
+  const retries = Math.max(0, Math.floor(target.retries ?? 0));
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const connected = await connectOnce(target);
+      pool().connects += 1;
+      return connected;
+    } catch (error) {
+      const transient = error instanceof SshConnectError && error.transient;
+      if (!transient || attempt > retries) {
+        if (attempt === 1 || !(error instanceof Error)) throw error;
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const final = new SshConnectError(`${error.message} (${attempt} attempts over ${seconds}s)`, transient);
+        throw error instanceof HostKeyMismatchError ? error : final;
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    }
+  }
+}
+
+function dispose(connected: Connected): void {
+  connected.ssh.dispose();
+  connected.bastion?.dispose();
 }
 
 function closeSession(key: string, session: Session): Promise<void> {
@@ -129,20 +335,19 @@ function closeSession(key: string, session: Session): Promise<void> {
   clearTimeout(session.idleTimer);
   const sessions = pool().sessions;
   if (sessions.get(key) === session) sessions.delete(key);
-  return session.connection.then(
-    (ssh) => ssh.dispose(),
-    () => undefined,
-  );
+  return session.connection.then(dispose, () => undefined);
 }
 
 function openSession(key: string, target: SshTarget): Session {
   const session: Session = { connection: connect(target), active: 0, waiting: [], closed: false };
   session.connection.then(
-    (ssh) => {
-      const client = ssh.connection as unknown as ExecClient | null;
+    ({ ssh, bastion }) => {
       // node-ssh drops its error listener once connected; without one a later socket error would crash the process.
-      client?.on("error", () => void closeSession(key, session));
-      client?.on("close", () => void closeSession(key, session));
+      for (const client of [ssh.connection, bastion?.connection]) {
+        const events = client as unknown as ExecClient | null | undefined;
+        events?.on("error", () => void closeSession(key, session));
+        events?.on("close", () => void closeSession(key, session));
+      }
     },
     () => void closeSession(key, session),
   );
@@ -183,7 +388,7 @@ export async function withSession<T>(target: SshTarget, fn: (ssh: NodeSSH) => Pr
   const key = sessionKey(target);
   const session = await acquire(key, target);
   try {
-    return await fn(await session.connection);
+    return await fn((await session.connection).ssh);
   } finally {
     release(key, session);
   }
@@ -194,13 +399,11 @@ export async function closeAllSessions(): Promise<void> {
   await Promise.all([...pool().sessions].map(([key, session]) => closeSession(key, session)));
 }
 
-/** How many connections are open now and how many were established in this process. */
-export function sessionStats(): { open: number; connects: number } {
+/** Open connections now; connections established and connection attempts made in this process. */
+export function sessionStats(): { open: number; connects: number; attempts: number } {
   const current = pool();
-  return { open: current.sessions.size, connects: current.connects };
+  return { open: current.sessions.size, connects: current.connects, attempts: current.attempts };
 }
-
-type Privilege = "direct" | "sudo" | "sudo-password";
 
 function privilegeOf(target: SshTarget): Privilege {
   if (target.user === "root" || !target.sudo) return "direct";
@@ -211,8 +414,8 @@ function privilegeOf(target: SshTarget): Privilege {
 async function discardIfDead(key: string): Promise<void> {
   const session = pool().sessions.get(key);
   if (!session) return;
-  const ssh = await session.connection.catch(() => undefined);
-  if (!ssh?.isConnected()) await closeSession(key, session);
+  const connected = await session.connection.catch(() => undefined);
+  if (!connected?.ssh.isConnected()) await closeSession(key, session);
 }
 
 /** Raised when the command could not even start, so running it again on a fresh connection is safe. */
@@ -220,40 +423,25 @@ class NotStartedError extends Error {}
 
 interface Exchange {
   command: string;
-  privilege: Privilege;
-  password?: string;
-  /** sudo's prompt (`-p`), seen on stderr when sudo wants the password. */
-  promptMarker: string;
-  /** Printed on stderr by the wrapped script once sudo has let it run: the payload may follow. */
-  readyMarker: string;
+  /** Everything written to the command's stdin: the sudo password line first when there is one. */
   stdin?: Buffer;
 }
 
 function exchangeFor(target: SshTarget, script: string, stdin: string | Buffer | undefined): Exchange {
   const privilege = privilegeOf(target);
-  const nonce = randomBytes(12).toString("hex");
-  const promptMarker = `[nodeforge-sudo-password-${nonce}]`;
-  const readyMarker = `nodeforge-ready-${nonce}`;
-  let command: string;
-  if (privilege === "direct") command = `/bin/sh -c ${shellQuote(script)}`;
-  else if (privilege === "sudo") command = `sudo -n -- /bin/sh -c ${shellQuote(script)}`;
-  else {
-    const wrapped = `printf '%s\\n' ${shellQuote(readyMarker)} >&2\n${script}`;
-    command = `sudo -S -p ${shellQuote(promptMarker)} -- /bin/sh -c ${shellQuote(wrapped)}`;
-  }
   const payload = stdin === undefined ? undefined : Buffer.isBuffer(stdin) ? stdin : Buffer.from(stdin, "utf8");
-  return { command, privilege, password: target.sudoPassword, promptMarker, readyMarker, stdin: payload };
+  const command = privilegedCommandLine(script, privilege);
+  if (privilege !== "sudo-password") return { command, stdin: payload };
+  let line: string;
+  try {
+    line = sudoPasswordLine(target.sudoPassword ?? "");
+  } catch (error) {
+    throw new Error(`${target.machine}: ${(error as Error).message}`);
+  }
+  return { command, stdin: Buffer.concat([Buffer.from(line, "utf8"), payload ?? Buffer.alloc(0)]) };
 }
 
-function countOf(text: string, marker: string): number {
-  return text.split(marker).length - 1;
-}
-
-/**
- * Runs one exchange on a channel. With a sudo password the order is what keeps it out of the payload: the
- * password goes in only after sudo's prompt marker shows on stderr (once; a second prompt means it was
- * refused and stdin is closed), the payload only after the script's ready marker shows.
- */
+/** Runs one exchange on a channel: writes stdin, closes it, collects output and the exit status. */
 function execute(ssh: NodeSSH, exchange: Exchange): Promise<RemoteResult> {
   const client = ssh.connection as unknown as ExecClient | null;
   if (!client) return Promise.reject(new NotStartedError("the connection is closed"));
@@ -261,42 +449,24 @@ function execute(ssh: NodeSSH, exchange: Exchange): Promise<RemoteResult> {
     const onOpen = (error: Error | undefined, channel: ExecChannel): void => {
       if (error) return reject(new NotStartedError(error.message));
       const stdout: Buffer[] = [];
-      const decoder = new StringDecoder("utf8");
-      let stderr = "";
-      let promptsAnswered = 0;
-      let ready = exchange.privilege !== "sudo-password";
+      const stderr: Buffer[] = [];
       let exit: { code?: number; signal?: string } | undefined;
-      if (ready) channel.end(exchange.stdin);
+      channel.end(exchange.stdin);
       channel.on("data", (chunk: Buffer) => stdout.push(chunk));
-      channel.stderr.on("data", (chunk: Buffer) => {
-        stderr += decoder.write(chunk);
-        if (ready) return;
-        if (stderr.includes(`${exchange.readyMarker}\n`)) {
-          ready = true;
-          channel.end(exchange.stdin);
-          return;
-        }
-        const prompts = countOf(stderr, exchange.promptMarker);
-        if (prompts > promptsAnswered) {
-          promptsAnswered = prompts;
-          if (prompts === 1) channel.write(`${exchange.password ?? ""}\n`);
-          else channel.end();
-        }
-      });
+      channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       channel.on("exit", (code: number | null, signal?: string) => {
         exit = { code: code ?? undefined, signal: signal ?? undefined };
       });
       channel.on("error", (channelError: Error) => reject(channelError));
       channel.on("close", () => {
-        stderr += decoder.end();
-        const cleaned = stderr.split(exchange.promptMarker).join("").split(`${exchange.readyMarker}\n`).join("");
+        const errors = Buffer.concat(stderr).toString("utf8");
         if (exit?.code !== undefined) {
-          return resolve({ code: exit.code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: cleaned });
+          return resolve({ code: exit.code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: errors });
         }
         const why = exit?.signal
           ? `was killed by signal ${exit.signal}`
           : "ended without an exit status (connection lost?)";
-        reject(new Error(`the remote command ${why}${cleaned.trim() ? `: ${cleaned.trim()}` : ""}`));
+        reject(new Error(`the remote command ${why}${errors.trim() ? `: ${errors.trim()}` : ""}`));
       });
     };
     try {
@@ -309,8 +479,8 @@ function execute(ssh: NodeSSH, exchange: Exchange): Promise<RemoteResult> {
 
 /**
  * Runs `script` with /bin/sh on the target, as root: directly when the user is root (or sudo is off), else via
- * `sudo -n`, or `sudo -S` with the password fed on stdin after sudo's prompt. Resolves with the exit code and
- * output whatever the code; rejects (message starting `<machine>: `) when the command could not run.
+ * `sudo -n`, or sudo with the password as the first line of stdin (command-line.ts). Resolves with the exit
+ * code and output whatever the code; rejects (message starting `<machine>: `) when the command could not run.
  */
 export async function runRemote(
   target: SshTarget,

@@ -31,7 +31,11 @@ export const SSH_DEFAULTS: SshSettings = {
   privateKeyConfig: "sshPrivateKey",
   sudo: false,
   connectTimeoutSeconds: 15,
+  retries: 3,
 };
+
+/** Bastion fields with a fixed default; `user` and `privateKeyConfig` default to the machine's own ssh settings. */
+export const BASTION_DEFAULTS = { port: 22 } as const;
 
 export const ARTIFACT_DEFAULTS: ArtifactSettings = {
   kubernetesBaseUrl: DEFAULT_KUBERNETES_BASE_URL,

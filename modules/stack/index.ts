@@ -1,3 +1,3 @@
 export * from "./types";
 export * from "./errors";
-export { loadStackFile, parseStack } from "./load";
+export { loadStackFile, parseStack, type ParseOptions } from "./load";

@@ -8,6 +8,7 @@ import { DEFAULT_PINS, type Pins } from "../pins";
 import { nthAddress, parseCidr } from "./cidr";
 import {
   ARTIFACT_DEFAULTS,
+  BASTION_DEFAULTS,
   CLUSTER_DEFAULTS,
   DESTROY_DEFAULTS,
   KUBELET_DEFAULTS,
@@ -17,10 +18,11 @@ import {
 import { formatPath, StackValidationError, type StackIssue } from "./errors";
 import { schemaIssues } from "./schema";
 import { semanticIssues } from "./semantic";
-import type { MachineSpec, SshSettings, StackSpec } from "./types";
+import type { BastionSettings, MachineSpec, SshSettings, StackSpec } from "./types";
 
 /* The raw shapes below are what the schema guarantees once validation passed. */
-type RawSsh = Partial<SshSettings>;
+type RawBastion = Partial<BastionSettings> & { address: string; hostKey: string };
+type RawSsh = Partial<Omit<SshSettings, "bastion">> & { bastion?: RawBastion };
 interface RawMachine extends Omit<Partial<MachineSpec>, "ssh"> {
   ssh?: RawSsh;
 }
@@ -66,16 +68,36 @@ function positionOf(
   return { line, column: col };
 }
 
+/**
+ * A machine's SSH settings: its own fields over the stack-wide ones, field by field. A bastion is one unit (a
+ * machine's bastion replaces the stack's whole, never mixed with it); its user and key default to the machine's.
+ */
+function machineSsh(stackWide: RawSsh | undefined, own: RawSsh | undefined): SshSettings {
+  const { bastion, ...merged } = { ...SSH_DEFAULTS, ...withoutUndefined(stackWide), ...withoutUndefined(own) };
+  const ssh: SshSettings = merged;
+  if (bastion) {
+    ssh.bastion = {
+      port: BASTION_DEFAULTS.port,
+      user: ssh.user,
+      privateKeyConfig: ssh.privateKeyConfig,
+      ...withoutUndefined(bastion),
+      address: bastion.address,
+      hostKey: bastion.hostKey.trim(),
+    };
+  }
+  return ssh;
+}
+
 export function normalize(file: string, raw: RawStack): StackSpec {
-  const sshDefaults: SshSettings = { ...SSH_DEFAULTS, ...withoutUndefined(raw.ssh) };
   const machines: MachineSpec[] = raw.machines.map((m) => ({
     name: m.name as string,
     address: m.address as string,
     role: m.role as MachineSpec["role"],
     os: m.os as MachineSpec["os"],
     arch: m.arch ?? MACHINE_DEFAULTS.arch,
-    hostKey: (m.hostKey as string).trim(),
-    ssh: { ...sshDefaults, ...withoutUndefined(m.ssh) },
+    // Empty only when the file was read with requireHostKeys: false (`nodeforge hostkeys` on new machines).
+    hostKey: (m.hostKey ?? "").trim(),
+    ssh: machineSsh(raw.ssh, m.ssh),
     labels: m.labels ?? {},
     taints: m.taints ?? [],
   }));
@@ -100,8 +122,24 @@ export function normalize(file: string, raw: RawStack): StackSpec {
   };
 }
 
+/** How strictly to read a stack file. */
+export interface ParseOptions {
+  /**
+   * Require every machine's `hostKey` (default true). `nodeforge hostkeys` reads with false, so that machines not
+   * yet pinned can be scanned; their MachineSpec.hostKey is then "". Provisioning never reads that way.
+   */
+  requireHostKeys?: boolean;
+}
+
+const MISSING_HOST_KEY = /^machines\[[0-9]+\]\.hostKey$/;
+
 /** Parses and validates stack file text. Throws StackValidationError listing every problem found. */
-export function parseStack(text: string, file: string, pins: Pins = DEFAULT_PINS): StackSpec {
+export function parseStack(
+  text: string,
+  file: string,
+  pins: Pins = DEFAULT_PINS,
+  options: ParseOptions = {},
+): StackSpec {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -115,12 +153,15 @@ export function parseStack(text: string, file: string, pins: Pins = DEFAULT_PINS
   const data: unknown = doc.toJS();
   const locate = (segments: readonly (string | number)[]) => positionOf(doc, counter, segments);
 
-  const fromSchema = schemaIssues(file, data);
+  const fromSchema = schemaIssues(file, data).filter(
+    (issue) =>
+      options.requireHostKeys !== false || !(issue.message === "is required" && MISSING_HOST_KEY.test(issue.path)),
+  );
   if (fromSchema.length > 0) {
     throw new StackValidationError(fromSchema.map(({ segments, ...issue }) => ({ ...issue, ...locate(segments) })));
   }
   const spec = normalize(file, data as RawStack);
-  const semantic: StackIssue[] = semanticIssues(spec, pins).map(({ segments, message }) => ({
+  const semantic: StackIssue[] = semanticIssues(spec, pins, data).map(({ segments, message }) => ({
     file,
     path: formatPath(segments),
     message,
@@ -130,12 +171,12 @@ export function parseStack(text: string, file: string, pins: Pins = DEFAULT_PINS
   return spec;
 }
 
-export function loadStackFile(file: string, pins: Pins = DEFAULT_PINS): StackSpec {
+export function loadStackFile(file: string, pins: Pins = DEFAULT_PINS, options: ParseOptions = {}): StackSpec {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
     throw new StackValidationError([{ file, path: "", message: `cannot read: ${(error as Error).message}` }]);
   }
-  return parseStack(text, file, pins);
+  return parseStack(text, file, pins, options);
 }

@@ -1,5 +1,6 @@
 /** Checks a schema-valid stack file cannot express in JSON Schema: uniqueness, CIDRs, versions, roles. */
 import { supportedKubernetesVersions, type Pins } from "../pins";
+import { parseHostKey } from "../remote/host-key";
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, type Cidr } from "./cidr";
 import type { StackSpec } from "./types";
 import { isControlPlane } from "./types";
@@ -57,8 +58,41 @@ function checkCidr(
   return cidr;
 }
 
-export function semanticIssues(spec: StackSpec, pins: Pins): SemanticIssue[] {
+/** The host key's problem as a sentence, or undefined when it parses as a usable SSH public key. */
+function hostKeyProblem(line: string): string | undefined {
+  try {
+    parseHostKey(line);
+    return undefined;
+  } catch (error) {
+    return `is not a usable SSH host key: ${(error as Error).message}`;
+  }
+}
+
+/** Whether machine `index` of the raw document has its own `ssh.bastion` (else it inherits the stack's). */
+function ownsBastion(raw: unknown, index: number): boolean {
+  const machines = (raw as { machines?: { ssh?: { bastion?: unknown } }[] } | undefined)?.machines;
+  return raw === undefined || machines?.[index]?.ssh?.bastion !== undefined;
+}
+
+/** Canonical `host:port` so that two spellings of one IP address compare equal. */
+function endpointOf(address: string, port: number): string {
+  const ip = parseAddress(address);
+  return `${ip ? formatAddress(ip.family, ip.value) : address.toLowerCase()}:${port}`;
+}
+
+/**
+ * `raw` is the parsed document the spec came from; with it, a problem in the stack-wide bastion is reported once
+ * at `ssh.bastion` rather than at every machine that inherits it.
+ */
+export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): SemanticIssue[] {
   const issues: SemanticIssue[] = [];
+  const reported = new Set<string>();
+  const report = (issue: SemanticIssue): void => {
+    const key = JSON.stringify(issue);
+    if (reported.has(key)) return;
+    reported.add(key);
+    issues.push(issue);
+  };
   const { cluster } = spec;
 
   const versions = supportedKubernetesVersions(pins);
@@ -132,6 +166,24 @@ export function semanticIssues(spec: StackSpec, pins: Pins): SemanticIssue[] {
         issues.push({
           segments: ["machines", index, "address"],
           message: `'${machine.address}' lies inside the cluster ${label} '${cidr.text}'`,
+        });
+      }
+    }
+
+    const keyProblem = machine.hostKey === "" ? undefined : hostKeyProblem(machine.hostKey);
+    if (keyProblem) issues.push({ segments: ["machines", index, "hostKey"], message: keyProblem });
+    const { bastion } = machine.ssh;
+    if (bastion) {
+      const base = ownsBastion(raw, index) ? ["machines", index, "ssh", "bastion"] : ["ssh", "bastion"];
+      const bastionKeyProblem = hostKeyProblem(bastion.hostKey);
+      if (bastionKeyProblem) report({ segments: [...base, "hostKey"], message: bastionKeyProblem });
+      if (/^[0-9.]+$/.test(bastion.address) && !parseAddress(bastion.address)) {
+        report({ segments: [...base, "address"], message: `'${bastion.address}' is not a valid IPv4 address` });
+      }
+      if (endpointOf(bastion.address, bastion.port) === endpointOf(machine.address, machine.ssh.port)) {
+        issues.push({
+          segments: ["machines", index, "address"],
+          message: `is the machine's own bastion (${bastion.address} port ${bastion.port}); a machine cannot jump through itself`,
         });
       }
     }

@@ -22,6 +22,22 @@ export interface Taint {
   effect: TaintEffect;
 }
 
+/**
+ * A jump host (SSH `ProxyJump`) nodeforge connects through to reach a machine: it logs in to the bastion, opens a
+ * forwarded TCP channel to the machine and runs the machine's SSH session over it. Both host keys are pinned.
+ */
+export interface BastionSettings {
+  /** IP address or DNS name of the bastion, as nodeforge reaches it. */
+  address: string;
+  port: number;
+  /** Login user on the bastion (defaults to the machine's ssh user). */
+  user: string;
+  /** The bastion's pinned public host key, `<type> <base64>`. */
+  hostKey: string;
+  /** Name of the Pulumi config secret with the bastion's private key (defaults to the machine's). */
+  privateKeyConfig: string;
+}
+
 /** SSH settings after merging the stack-wide defaults with a machine's own overrides. */
 export interface SshSettings {
   user: string;
@@ -32,7 +48,12 @@ export interface SshSettings {
   sudo: boolean;
   /** Name of the Pulumi config secret holding the sudo password; absent for passwordless sudo. */
   sudoPasswordConfig?: string;
+  /** How long one connection attempt (TCP connect plus SSH handshake) may take. */
   connectTimeoutSeconds: number;
+  /** Retries after a failed connection attempt when the failure is transient (refused, reset, timed out). */
+  retries: number;
+  /** Jump host to connect through; absent to connect directly. */
+  bastion?: BastionSettings;
 }
 
 export interface KubeletSettings {

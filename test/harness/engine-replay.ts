@@ -2,8 +2,8 @@
  * Test code: plays the Pulumi engine's part of `pulumi up` and `pulumi destroy` for the resources a program
  * registered under mocks (the Pulumi CLI cannot run here). For each custom resource, in dependency order and
  * in parallel where the graph allows, it does what the engine and the providers would:
- *   - RemoteFile: check, then create, or diff + update/replace, or delete, on the dynamic provider as the
- *     engine receives it (after closure serialization);
+ *   - RemoteFile and UnitState (dynamic resources): check, then create, or diff + update/replace, or delete,
+ *     on the dynamic provider as the engine receives it (after closure serialization);
  *   - remote.Command: like @pulumi/command 1.x, one SSH connection per operation with the pinned host key,
  *     the `create` command on create, `update` when any input changed, `delete` on destroy; stdin fed.
  * State lives in a plain object the test keeps between runs, like a stack's checkpoint.
@@ -13,12 +13,25 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeSSH } from "node-ssh";
 import { hostKeyVerification } from "../../modules/remote/host-key";
-import { remoteFileProvider, type RemoteFileProvider } from "../../modules/remote/remote-file";
+import { remoteFileProvider } from "../../modules/remote/remote-file";
+import { unitStateProvider } from "../../modules/remote/unit-state";
 import type { CapturedResource } from "./pulumi-mocks";
 import { outputValue } from "./pulumi-mocks";
 
 export const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
+export const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
 export const COMMAND_TYPE = "command:remote:Command";
+
+/** The dynamic providers' common shape, as the engine calls them (inputs and outputs are plain objects). */
+interface DynamicProvider {
+  check(olds: never, news: never): Promise<{ inputs?: unknown; failures?: unknown[] }>;
+  diff(id: string, olds: never, news: never): Promise<{ changes?: boolean; replaces?: string[] }>;
+  create(inputs: never): Promise<{ id: string; outs: unknown }>;
+  update(id: string, olds: never, news: never): Promise<{ outs?: unknown }>;
+  delete(id: string, props: never): Promise<void>;
+}
+
+const PROVIDERS: Record<string, unknown> = { [FILE_TYPE]: remoteFileProvider, [UNIT_TYPE]: unitStateProvider };
 
 interface StateEntry {
   type: string;
@@ -56,24 +69,27 @@ export function emptyState(): ReplayState {
   return { resources: new Map() };
 }
 
-let serializedProvider: RemoteFileProvider | undefined;
+const serializedProviders = new Map<string, DynamicProvider>();
 
-/** The provider as the engine gets it: serialized by Pulumi's closure serializer, then loaded. */
-async function engineProvider(): Promise<RemoteFileProvider> {
-  if (!serializedProvider) {
-    const closure = await pulumi.runtime.serializeFunction(() => remoteFileProvider, { allowSecrets: true });
+/** A dynamic provider as the engine gets it: serialized by Pulumi's closure serializer, then loaded. */
+async function engineProvider(type: string): Promise<DynamicProvider> {
+  let provider = serializedProviders.get(type);
+  if (!provider) {
+    const original = PROVIDERS[type];
+    const closure = await pulumi.runtime.serializeFunction(() => original, { allowSecrets: true });
     // Inside the package, so that the provider's require("node-ssh") resolves as it does for the engine.
     const dir = mkdtempSync(join(__dirname, ".serialized-"));
     try {
       const file = join(dir, "provider.js");
       writeFileSync(file, closure.text);
-      serializedProvider = (require(file) as Record<string, () => RemoteFileProvider>)[closure.exportName]?.();
+      provider = (require(file) as Record<string, () => DynamicProvider>)[closure.exportName]?.();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    if (!serializedProvider) throw new Error("serialized provider did not load");
+    if (!provider) throw new Error(`serialized provider for ${type} did not load`);
+    serializedProviders.set(type, provider);
   }
-  return serializedProvider;
+  return provider;
 }
 
 interface ConnectionInputs {
@@ -87,6 +103,9 @@ interface ConnectionInputs {
 
 /** One @pulumi/command operation: dial, verify the host key, run the command line, close. */
 async function runCommand(name: string, line: string, connection: ConnectionInputs, stdin?: string): Promise<string> {
+  // Bastion hops are tested in test/integration/bastion.test.ts; the replay dials machines directly only.
+  if ((connection as { proxy?: unknown }).proxy)
+    throw new Error(`${name}: the engine replay does not dial through a proxy`);
   const verification = hostKeyVerification(name, `${connection.host}:${connection.port}`, connection.hostKey);
   const ssh = new NodeSSH();
   try {
@@ -159,9 +178,8 @@ async function schedule<T extends { name: string; deps: string[] }>(
 /** `pulumi up`: converge the machines to the captured program, updating `state`. */
 export async function up(captured: CapturedResource[], state: ReplayState): Promise<ReplayReport> {
   const started = Date.now();
-  const provider = await engineProvider();
   const names = new Map(captured.map((c) => [c.resource, c.name]));
-  const custom = captured.filter((c) => c.type === FILE_TYPE || c.type === COMMAND_TYPE);
+  const custom = captured.filter((c) => c.type in PROVIDERS || c.type === COMMAND_TYPE);
   const report: ReplayReport = { operations: [], seconds: 0, commandConnections: 0 };
   const items = await Promise.all(
     custom.map(async (c) => ({
@@ -175,9 +193,10 @@ export async function up(captured: CapturedResource[], state: ReplayState): Prom
     const start = (Date.now() - started) / 1000;
     const old = state.resources.get(item.name);
     let op: Operation = "same";
-    if (item.type === FILE_TYPE) {
-      const inputs = { ...item.inputs };
-      delete inputs.sha256;
+    if (item.type in PROVIDERS) {
+      const provider = await engineProvider(item.type);
+      // Output-only properties the resource class declares as undefined inputs.
+      const inputs = Object.fromEntries(Object.entries(item.inputs).filter(([, v]) => v !== undefined));
       const checked = await provider.check((old?.inputs ?? {}) as never, inputs as never);
       if (checked.failures && checked.failures.length > 0) throw new Error(JSON.stringify(checked.failures));
       const news = checked.inputs as never;
@@ -236,7 +255,6 @@ export async function up(captured: CapturedResource[], state: ReplayState): Prom
 /** `pulumi destroy`: delete everything in `state`, dependents first. */
 export async function destroy(state: ReplayState): Promise<ReplayReport> {
   const started = Date.now();
-  const provider = await engineProvider();
   const report: ReplayReport = { operations: [], seconds: 0, commandConnections: 0 };
   // Reverse the graph: a resource is deleted once everything that depends on it is gone.
   const dependents = new Map<string, string[]>();
@@ -248,8 +266,8 @@ export async function destroy(state: ReplayState): Promise<ReplayReport> {
     const start = (Date.now() - started) / 1000;
     const entry = state.resources.get(name);
     if (!entry) return;
-    if (entry.type === FILE_TYPE) {
-      await provider.delete(entry.id, entry.outputs as never);
+    if (entry.type in PROVIDERS) {
+      await (await engineProvider(entry.type)).delete(entry.id, entry.outputs as never);
     } else if (entry.inputs.delete) {
       report.commandConnections++;
       await runCommand(

@@ -7,7 +7,12 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DEFAULT_PINS, DEFAULT_CRICTL_BASE_URL, DEFAULT_KUBERNETES_BASE_URL, type KubeBinary } from "../../modules/pins";
+import {
+  DEFAULT_PINS,
+  DEFAULT_CRICTL_BASE_URL,
+  DEFAULT_KUBERNETES_BASE_URL,
+  type KubeBinary,
+} from "../../modules/pins";
 import type { Arch } from "../../modules/stack/types";
 import { crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
 import { execProgram, sha256Hex } from "./rootfs";

@@ -82,7 +82,12 @@ async function serve(): Promise<void> {
   const log = (line: string) => console.log(line);
   const lab = await startMachines(NAMES.length, { names: NAMES, log });
   const arch = await hostArch();
-  const missing = await serveRealArtifacts(lab.artifacts, KUBERNETES_VERSION, arch === "arm64" ? "arm64" : "amd64", log);
+  const missing = await serveRealArtifacts(
+    lab.artifacts,
+    KUBERNETES_VERSION,
+    arch === "arm64" ? "arm64" : "amd64",
+    log,
+  );
   writeFileSync(keyFile, lab.clientPrivateKey, { mode: 0o600 });
   writeFileSync(stackFile, stackYaml(lab, arch));
   configurePulumi(log);
@@ -93,7 +98,8 @@ async function serve(): Promise<void> {
     keyFile,
     ssh: first ? `ssh ${shellWords(lab.sshArgs(first))}` : "",
   };
-  if (missing.length > 0) log(`lab: ${missing.length} artifact(s) are test doubles: pulumi up stops at install-kubelet`);
+  if (missing.length > 0)
+    log(`lab: ${missing.length} artifact(s) are test doubles: pulumi up stops at install-kubelet`);
   process.on("exit", () => {
     rmSync(stateFile, { force: true });
     rmSync(keyFile, { force: true });

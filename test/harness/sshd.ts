@@ -1,6 +1,8 @@
 /**
  * A real OpenSSH server for one test file: its own temp dir, freshly generated host and client keys, its own
- * sshd_config, a free port on the given listen address. Stopped by its own PID (never by name).
+ * sshd_config, a free port on the given listen address, optionally inside a network namespace the test made.
+ * Stopped by its own PID (never by name); `kill()` and `start()` stop and restart the same server (same keys,
+ * same port) for fault tests.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,7 +10,6 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { shellQuote } from "../../modules/render/shell";
 import type { SshTarget } from "../../modules/remote/types";
 
 /** Host key types the harness can generate (ssh-keygen -t). */
@@ -23,10 +24,12 @@ export interface SshdOptions {
   /** Host keys to generate, in sshd's order; default ["ed25519"]. */
   hostKeyTypes?: HostKeyType[];
   /**
-   * Install a sudo test double (not real sudo: it checks the `-S -p` password exchange and then runs the
-   * command as the same user) first on the session PATH, accepting this password. Its argv is logged.
+   * Run sshd inside this network namespace (`ip netns exec`). The port is then not probed from the host (which
+   * may not reach the namespace): it defaults to 22, and readiness is sshd's own "Server listening" log line.
    */
-  fakeSudoPassword?: string;
+  netns?: string;
+  /** Extra sshd_config lines (e.g. "AllowTcpForwarding no"). */
+  extraConfig?: string[];
   /** UsePAM for sshd: only needed to log in as a local user whose password is locked ("!"). */
   usePam?: boolean;
 }
@@ -43,12 +46,19 @@ export interface Sshd {
   clientPrivateKey: string;
   /** The server's temp dir (removed by stop()). */
   dir: string;
-  /** Everything sshd logged so far (-e: its log goes to stderr). */
+  /** The authorized client key's public line (for a test user's ~/.ssh/authorized_keys). */
+  clientPublicKey: string;
+  /** Everything sshd logged so far (-e: its log goes to stderr), across restarts. */
   log(): string;
-  /** Arguments the sudo test double was called with, one call per line. */
-  sudoCalls(): string;
-  /** An SshTarget for this server, as root unless overridden. */
+  /** TCP connections sshd has accepted so far (its "Connection from" log lines), across restarts. */
+  connectionsSeen(): number;
+  /** An SshTarget for this server, as root with no retries unless overridden. */
   target(overrides?: Partial<SshTarget>): SshTarget;
+  /** Stops the sshd process but keeps its keys and port, so start() brings the same server back. */
+  kill(): Promise<void>;
+  /** Starts it again after kill(); resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Stops sshd and removes its directory. */
   stop(): Promise<void>;
 }
 
@@ -129,33 +139,15 @@ function keygen(type: HostKeyType, file: string): string {
   return readFileSync(`${file}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
-function fakeSudoScript(password: string, callLog: string): string {
-  return `#!/bin/sh
-# Test double for sudo (see test/harness/sshd.ts): checks the password exchange, then runs the command as is.
-printf '%s\\n' "$*" >> ${shellQuote(callLog)}
-prompt='Password:'
-noninteractive=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -n) noninteractive=1; shift ;;
-    -S) shift ;;
-    -p) prompt=$2; shift 2 ;;
-    --) shift; break ;;
-    *) echo "fake sudo: unexpected option $1" >&2; exit 2 ;;
-  esac
-done
-if [ "$noninteractive" = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
-tries=0
-while :; do
-  printf '%s' "$prompt" >&2
-  IFS= read -r answer || { echo "sudo: no password was provided" >&2; exit 1; }
-  [ "$answer" = ${shellQuote(password)} ] && break
-  tries=$((tries + 1))
-  echo "Sorry, try again." >&2
-  if [ "$tries" -ge 3 ]; then echo "sudo: 3 incorrect password attempts" >&2; exit 1; fi
-done
-exec "$@"
-`;
+/** Resolves once sshd logs that it listens (for a server in a namespace the host cannot reach). */
+async function waitForListening(child: ChildProcess, log: () => string, from: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sshd exited early:\n${log()}`);
+    if (/Server listening on /.test(log().slice(from))) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`sshd did not start listening within 10s:\n${log()}`);
 }
 
 /** Starts sshd and waits until it accepts connections. Call stop() (useSshd does it in an after hook). */
@@ -165,20 +157,20 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   // sshd's privilege separation directory; absent on a machine where sshd never ran as a service.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), "nodeforge-sshd-"));
-  chmodSync(dir, 0o755); // a non-root test user must reach authorized_keys and the sudo double
+  chmodSync(dir, 0o755); // a non-root test user must reach authorized_keys
   const hostKeys = {} as Record<HostKeyType, string>;
   for (const type of types) hostKeys[type] = keygen(type, join(dir, `ssh_host_${type}_key`));
   const clientKeyFile = join(dir, "client_key");
   const clientPublic = keygen("ed25519", clientKeyFile);
   writeFileSync(join(dir, "authorized_keys"), `${clientPublic}\n`, { mode: 0o644 });
-  const sudoLog = join(dir, "sudo-calls.log");
-  writeFileSync(sudoLog, "", { mode: 0o666 });
-  chmodSync(sudoLog, 0o666);
+  const port = options.port ?? (options.netns ? 22 : await freePort(host));
   const config = [
+    `Port ${port}`,
     `ListenAddress ${host}`,
     ...types.map((type) => `HostKey ${join(dir, `ssh_host_${type}_key`)}`),
     `PidFile ${join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    // The harness's key for root; a test user's own ~/.ssh/authorized_keys as well.
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")} .ssh/authorized_keys`,
     "PermitRootLogin prohibit-password",
     "PubkeyAuthentication yes",
     "PasswordAuthentication no",
@@ -187,37 +179,25 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     "StrictModes no",
     "LogLevel VERBOSE",
     "MaxStartups 50",
+    ...(options.extraConfig ?? []),
   ];
-  if (options.fakeSudoPassword !== undefined) {
-    const bin = join(dir, "bin");
-    mkdirSync(bin, { mode: 0o755 });
-    writeFileSync(join(bin, "sudo"), fakeSudoScript(options.fakeSudoPassword, sudoLog), { mode: 0o755 });
-    config.push(`SetEnv PATH=${bin}:/usr/local/bin:/usr/bin:/bin`);
-  }
-  const port = options.port ?? (await freePort(host));
-  config.unshift(`Port ${port}`);
   const configFile = join(dir, "sshd_config");
   writeFileSync(configFile, config.join("\n") + "\n");
 
-  // sshd runs as init of its own PID namespace. Its per-connection monitor can exit before the monitor's
-  // unprivileged child; the orphan then goes to the namespace's init, sshd, which reaps it at once (this host's
-  // PID 1 reaps lazily). --kill-child: if unshare is killed, the kernel ends sshd and the whole namespace.
-  const child = spawn("unshare", ["--pid", "--fork", "--kill-child", SSHD, "-D", "-e", "-f", configFile], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
   let logText = "";
-  child.stderr!.on("data", (chunk: Buffer) => (logText += chunk.toString("utf8")));
   const log = (): string => logText;
-  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  let child: ChildProcess | undefined;
+  const running = (): boolean => child !== undefined && child.exitCode === null && child.signalCode === null;
   // Last resort if the test process dies without running its after hooks: never leave an sshd behind.
   const killOnExit = (): void => {
-    if (running()) child.kill("SIGKILL");
+    if (running()) child!.kill("SIGKILL");
   };
-  process.once("exit", killOnExit);
 
-  const stop = async (): Promise<void> => {
+  const kill = async (): Promise<void> => {
     process.removeListener("exit", killOnExit);
-    const listener = child.pid === undefined ? undefined : childPids(child.pid)[0];
+    if (!child) return;
+    const current = child;
+    const listener = current.pid === undefined ? undefined : childPids(current.pid)[0];
     if (running() && listener !== undefined) {
       // Give clients a moment to disconnect so sshd reaps its connection processes, end the rest, then sshd.
       for (const pid of await connectionProcesses(listener, 2000)) signal(pid, "SIGTERM");
@@ -225,16 +205,44 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       signal(listener, "SIGTERM");
     }
     if (running()) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      const exited = new Promise((resolve) => current.once("exit", resolve));
+      const timer = setTimeout(() => current.kill("SIGKILL"), 3000);
       await exited;
       clearTimeout(timer);
     }
+    child = undefined;
+  };
+
+  const start = async (): Promise<void> => {
+    if (running()) return;
+    // sshd runs as init of its own PID namespace. Its per-connection monitor can exit before the monitor's
+    // unprivileged child; the orphan then goes to the namespace's init, sshd, which reaps it at once (this
+    // host's PID 1 reaps lazily). --kill-child: if unshare is killed, the kernel ends sshd and the namespace.
+    // --mount-proc: /proc shows that namespace, as on a real machine (sudo's password wrapper reads /proc/<pid>).
+    const command = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", SSHD, "-D", "-e", "-f", configFile];
+    const argv = options.netns ? ["ip", "netns", "exec", options.netns, ...command] : command;
+    const from = logText.length;
+    // `ip netns exec` execs its command, so the child is unshare either way.
+    const started = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    child = started;
+    started.stderr!.on("data", (chunk: Buffer) => (logText += chunk.toString("utf8")));
+    process.once("exit", killOnExit);
+    try {
+      if (options.netns) await waitForListening(started, log, from);
+      else await waitForBanner(host, port, started, log);
+    } catch (error) {
+      await kill();
+      throw error;
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    await kill();
     rmSync(dir, { recursive: true, force: true });
   };
 
   try {
-    await waitForBanner(host, port, child, log);
+    await start();
   } catch (error) {
     await stop();
     throw error;
@@ -244,22 +252,29 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     host,
     port,
     hostKeys,
-    hostKey: hostKeys[types[0]],
+    hostKey: hostKeys[types[0]!],
     clientPrivateKey,
+    clientPublicKey: clientPublic,
     dir,
     log,
-    sudoCalls: () => readFileSync(sudoLog, "utf8"),
+    connectionsSeen: () =>
+      log()
+        .split("\n")
+        .filter((line) => line.startsWith("Connection from ")).length,
     target: (overrides = {}) => ({
       machine: "test-machine",
       host,
       port,
       user: "root",
       privateKey: clientPrivateKey,
-      hostKey: hostKeys[types[0]],
+      hostKey: hostKeys[types[0]!],
       sudo: false,
       connectTimeoutSeconds: 5,
+      retries: 0,
       ...overrides,
     }),
+    kill,
+    start,
     stop,
   };
 }

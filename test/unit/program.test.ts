@@ -11,6 +11,7 @@ import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
 import { captureProgram, isSecret, outputValue, type CapturedResource } from "../harness/pulumi-mocks";
 
 const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
+const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
 const SUDO = "ssh:\n  user: ops\n  sudo: true\n  sudoPasswordConfig: sudoPassword\n";
 const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sudoPassword: "s3cret pass" };
 
@@ -124,10 +125,66 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       assert.equal(await isSecret(cmd.props.stdin), true, `${cmd.name} sudo password (stdin) is secret`);
       assert.equal(await outputValue(cmd.props.stdin as pulumi.Output<string>), "s3cret pass\n");
       assert.doesNotMatch(String(cmd.props.create), /s3cret|PRIVATE-KEY/, "no secret on the command line");
-      assert.match(String(cmd.props.create), /^sudo -k -S -p '' -- \/bin\/sh -c '/);
+      // The password wrapper (modules/remote/command-line.ts): /bin/sh reads the password line, sudo gets it on a pipe.
+      assert.match(String(cmd.props.create), /^\/bin\/sh -c 'nf_password=\nIFS= read -r nf_password /);
+      assert.ok(
+        String(cmd.props.create).includes(
+          `printf '\\''%s\\n'\\'' "$nf_password" | sudo -k -S -p '\\'''\\'' -- /bin/sh -c `,
+        ),
+        `${cmd.name}: the password goes to sudo -S on a pipe`,
+      );
     }
     for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
       assert.equal(await isSecret(file.props.target), true, `${file.name} target is secret`);
+    }
+  });
+
+  it("dials like the stack says: per-dial timeout, retries as dialErrorLimit, no proxy without a bastion", async () => {
+    for (const cmd of commands()) {
+      const connection = await outputValue(cmd.props.connection as pulumi.Input<Record<string, unknown>>);
+      assert.equal(connection.perDialTimeout, 15, `${cmd.name} perDialTimeout`);
+      assert.equal(connection.dialErrorLimit, 3, `${cmd.name} dialErrorLimit`);
+      assert.equal(connection.user, "ops");
+      assert.equal(connection.proxy, undefined, `${cmd.name} has no proxy`);
+    }
+    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
+      const target = await outputValue(file.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.retries, 3);
+      assert.equal(target.connectTimeoutSeconds, 15);
+      assert.equal("bastion" in target, false);
+    }
+  });
+
+  it("watches each unit a step enables with a UnitState created after that step's command", async () => {
+    const units = resources.filter((r) => r.type === UNIT_TYPE);
+    assert.deepEqual(
+      units.map((u) => u.name).sort(),
+      ["cp-1", "worker-1", "worker-2"]
+        .flatMap((m) => [
+          `${m}-install-containerd-unit-containerd.service`,
+          `${m}-configure-kubelet-unit-kubelet.service`,
+        ])
+        .sort(),
+    );
+    for (const machine of ["cp-1", "worker-1", "worker-2"]) {
+      const containerd = byName(`${machine}-install-containerd-unit-containerd.service`);
+      assert.equal(containerd.parent, byName(machine).resource);
+      assert.deepEqual(containerd.dependsOn, [byName(`${machine}-install-containerd`).resource]);
+      assert.equal(containerd.props.unit, "containerd.service");
+      assert.equal(containerd.props.step, "install-containerd");
+      assert.equal(containerd.props.enabled, true);
+      assert.equal(containerd.props.active, true, "containerd must be running too");
+      assert.equal(await isSecret(containerd.props.target), true, "the target (keys, password) is secret");
+      const target = await outputValue(containerd.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.hostKey, TEST_HOST_KEY);
+      const kubelet = byName(`${machine}-configure-kubelet-unit-kubelet.service`);
+      assert.deepEqual(kubelet.dependsOn, [byName(`${machine}-configure-kubelet`).resource]);
+      assert.equal(kubelet.props.enabled, true);
+      assert.equal(kubelet.props.active, undefined, "the kubelet runs only once kubeadm configured it");
+    }
+    // Nothing waits for a UnitState: the next step follows the command, as before.
+    for (const resource of resources) {
+      assert.ok(!resource.dependsOn.some((d) => units.some((u) => u.resource === d)), `${resource.name}`);
     }
   });
 
@@ -140,5 +197,76 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
     const kubelet = byName("cp-1-configure-kubelet");
     assert.match(String(kubelet.props.delete), /systemctl disable --now kubelet\.service/);
+  });
+});
+
+describe("Pulumi program with a bastion (mocks)", () => {
+  const BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";
+  const JUMP = [
+    "ssh:",
+    "  connectTimeoutSeconds: 7",
+    "  retries: 2",
+    "  bastion:",
+    "    address: 203.0.113.7",
+    "    port: 2200",
+    "    user: jump",
+    `    hostKey: ${BASTION_KEY}`,
+    "    privateKeyConfig: bastionKey",
+  ].join("\n");
+  const keys: Record<string, string> = { sshPrivateKey: "MACHINE-KEY", bastionKey: "BASTION-KEY" };
+  let resources: CapturedResource[];
+
+  before(async () => {
+    const stack = buildStack({ machines: 2, extra: JUMP });
+    resources = await captureProgram((transformations) => {
+      new Cluster("jump", { stack, secret: (key) => pulumi.secret(keys[key] ?? "") }, { transformations });
+    });
+  });
+
+  it("passes the bastion as remote.Command's proxy, its host key pinned and its key secret", async () => {
+    const commands = resources.filter((r) => r.type === "command:remote:Command");
+    assert.equal(commands.length, 2 * STEPS.length);
+    for (const cmd of commands) {
+      const connection = cmd.props.connection as Record<string, unknown>;
+      const proxy = connection.proxy as Record<string, unknown>;
+      assert.equal(await isSecret(proxy.privateKey), true, `${cmd.name}: the bastion key is secret`);
+      const resolved = await outputValue(connection as pulumi.Input<Record<string, unknown>>);
+      assert.match(String(resolved.host), /^172\.16\.0\.[12]$/);
+      assert.deepEqual(resolved, {
+        host: resolved.host,
+        port: 22,
+        user: "root",
+        privateKey: "MACHINE-KEY",
+        hostKey: TEST_HOST_KEY,
+        perDialTimeout: 7,
+        dialErrorLimit: 2,
+        proxy: {
+          host: "203.0.113.7",
+          port: 2200,
+          user: "jump",
+          privateKey: "BASTION-KEY",
+          hostKey: BASTION_KEY,
+          perDialTimeout: 7,
+          dialErrorLimit: 2,
+        },
+      });
+    }
+  });
+
+  it("gives RemoteFile and UnitState targets the bastion too", async () => {
+    const dynamic = resources.filter((r) => r.type === FILE_TYPE || r.type === UNIT_TYPE);
+    assert.ok(dynamic.length > 0);
+    for (const resource of dynamic) {
+      const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.deepEqual(target.bastion, {
+        host: "203.0.113.7",
+        port: 2200,
+        user: "jump",
+        privateKey: "BASTION-KEY",
+        hostKey: BASTION_KEY,
+      });
+      assert.equal(target.retries, 2);
+      assert.equal(target.connectTimeoutSeconds, 7);
+    }
   });
 });

@@ -751,6 +751,88 @@ describe("sudo", () => {
   });
 });
 
+describe("host keys and bastions", () => {
+  const BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";
+  const stackBastion = (...lines: string[]) =>
+    insertAfter(BASE, "  connectTimeoutSeconds: 15", "  bastion:", ...lines.map((l) => `    ${l}`));
+
+  it("a machine hostKey that has the right shape but is not a key", () => {
+    const line = "    hostKey: ssh-ed25519 AAAA";
+    const text = replaceLine(BASE, `    hostKey: ${HOST_KEY_CP}`, line);
+    const message =
+      "is not a usable SSH host key: host key data for ssh-ed25519 is not an SSH public key: truncated field length";
+    expectIssue(text, "machines[0].hostKey", message, line);
+  });
+
+  it("a machine hostKey whose type word does not match its data", () => {
+    const line = `    hostKey: ssh-rsa ${HOST_KEY_CP.split(" ")[1]}`;
+    const text = replaceLine(BASE, `    hostKey: ${HOST_KEY_CP}`, line);
+    const message = 'is not a usable SSH host key: host key data declares type "ssh-ed25519", the line says ssh-rsa';
+    expectIssue(text, "machines[0].hostKey", message, line);
+  });
+
+  it("a bastion without a hostKey: pinning it is required", () => {
+    const text = stackBastion("address: 203.0.113.7");
+    expectIssue(text, "ssh.bastion.hostKey", "is required", "  bastion:");
+  });
+
+  it("a bastion without an address", () => {
+    const text = stackBastion(`hostKey: ${BASTION_KEY}`);
+    expectIssue(text, "ssh.bastion.address", "is required", "  bastion:");
+  });
+
+  it("a stack-wide bastion with a bad host key is reported once, where it is written", () => {
+    const line = "    hostKey: ssh-ed25519 AAAA";
+    const text = stackBastion("address: 203.0.113.7", "hostKey: ssh-ed25519 AAAA");
+    const message =
+      "is not a usable SSH host key: host key data for ssh-ed25519 is not an SSH public key: truncated field length";
+    expectIssue(text, "ssh.bastion.hostKey", message, line);
+  });
+
+  it("a machine's own bastion with a bad host key is reported at that machine", () => {
+    const line = "        hostKey: ssh-ed25519 AAAA";
+    const text = insertAfter(BASE, "      port: 2222", "      bastion:", "        address: 203.0.113.7", line);
+    const message =
+      "is not a usable SSH host key: host key data for ssh-ed25519 is not an SSH public key: truncated field length";
+    expectIssue(text, "machines[1].ssh.bastion.hostKey", message, line);
+  });
+
+  it("a bastion with an unknown property, a bad port and a bad user", () => {
+    const text = stackBastion("address: 203.0.113.7", `hostKey: ${BASTION_KEY}`, "port: 0", "user: Jump", "via: x");
+    expectIssues(text, [
+      {
+        path: "ssh.bastion.via",
+        message: unknownProperty("/$defs/bastion"),
+        line: lineOf(text, "    via: x"),
+      },
+      { path: "ssh.bastion.port", message: "0 must be >= 1", line: lineOf(text, "    port: 0") },
+      {
+        path: "ssh.bastion.user",
+        message: `"Jump" must be a POSIX user name: lowercase letters, digits, '_' and '-'`,
+        line: lineOf(text, "    user: Jump"),
+      },
+    ]);
+  });
+
+  it("a machine that is its own bastion", () => {
+    const text = stackBastion("address: 192.0.2.10", `hostKey: ${BASTION_KEY}`);
+    const message = "is the machine's own bastion (192.0.2.10 port 22); a machine cannot jump through itself";
+    // The bastion's address line comes first (ssh block), the machine's second.
+    const machineLine = linesOf(text, "    address: 192.0.2.10")[1];
+    expectIssues(text, [{ path: "machines[0].address", message, line: machineLine }]);
+  });
+
+  it("retries below 0 and above 20", () => {
+    for (const [value, message] of [
+      ["-1", "-1 must be >= 0"],
+      ["21", "21 must be <= 20"],
+    ]) {
+      const text = insertAfter(BASE, "  connectTimeoutSeconds: 15", `  retries: ${value}`);
+      expectIssue(text, "ssh.retries", message, `  retries: ${value}`);
+    }
+  });
+});
+
 describe("labels and taints", () => {
   it("a label in node-role.kubernetes.io (NodeRestriction)", () => {
     const line = '      node-role.kubernetes.io/worker: ""';

@@ -87,6 +87,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
   "/$defs/ssh": "SSH_DEFAULTS",
+  "/$defs/bastion": "BASTION_DEFAULTS",
   "/$defs/machine": "MACHINE_DEFAULTS",
 };
 
@@ -155,7 +156,7 @@ describe("the example stack", () => {
   });
 
   it("has its three machines in file order, with defaults and overrides applied", () => {
-    const ops = { user: "ops", privateKeyConfig: "sshPrivateKey", sudo: true, connectTimeoutSeconds: 15 };
+    const ops = { user: "ops", privateKeyConfig: "sshPrivateKey", sudo: true, connectTimeoutSeconds: 15, retries: 3 };
     assert.deepEqual(spec.machines, [
       {
         name: "cp-1",
@@ -235,6 +236,7 @@ describe("defaults", () => {
       privateKeyConfig: "sshPrivateKey",
       sudo: false,
       connectTimeoutSeconds: 15,
+      retries: 3,
     };
     assert.deepEqual(machine(spec, "cp-1").ssh, expected);
     assert.deepEqual(machine(spec, "worker-1").ssh, expected);
@@ -292,8 +294,8 @@ describe("defaults", () => {
 describe("SSH settings", () => {
   const spec = parseStack(
     stackText({
-      extra: ["ssh:", "  user: ops", "  sudo: true", "  port: 2200", "  privateKeyConfig: fleetKey"],
-      cp: ["ssh:", "  port: 2222", "  connectTimeoutSeconds: 30"],
+      extra: ["ssh:", "  user: ops", "  sudo: true", "  port: 2200", "  privateKeyConfig: fleetKey", "  retries: 5"],
+      cp: ["ssh:", "  port: 2222", "  connectTimeoutSeconds: 30", "  retries: 0"],
       worker: ["ssh: { user: root, sudo: false }"],
     }),
     "ssh.yaml",
@@ -306,6 +308,7 @@ describe("SSH settings", () => {
       privateKeyConfig: "fleetKey",
       sudo: true,
       connectTimeoutSeconds: 30,
+      retries: 0,
     });
   });
 
@@ -316,6 +319,7 @@ describe("SSH settings", () => {
       privateKeyConfig: "fleetKey",
       sudo: false,
       connectTimeoutSeconds: 15,
+      retries: 5,
     });
     assert.notEqual(machine(spec, "cp-1").ssh, machine(spec, "worker-1").ssh);
   });
@@ -331,6 +335,95 @@ describe("SSH settings", () => {
     assert.equal(machine(withPassword, "worker-1").ssh.sudoPasswordConfig, "workerSudo");
     assert.equal(machine(withPassword, "cp-1").ssh.sudoPasswordConfig, undefined);
     assert.equal("sudoPasswordConfig" in machine(withPassword, "cp-1").ssh, false);
+  });
+});
+
+describe("bastion", () => {
+  const BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";
+  const OTHER_BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAUIT3dQn1yXTQOwbBObheT9TOGsIDdZUUeISsB4X9CN";
+
+  it("defaults to none: machines are reached directly", () => {
+    const spec = parseStack(stackText(), "direct.yaml");
+    for (const m of spec.machines) assert.equal("bastion" in m.ssh, false);
+  });
+
+  it("applies a stack-wide bastion to every machine, its user and key defaulting to each machine's", () => {
+    const spec = parseStack(
+      stackText({
+        extra: [
+          "ssh:",
+          "  user: ops",
+          "  sudo: true",
+          "  bastion:",
+          "    address: 203.0.113.7",
+          `    hostKey: ${BASTION_KEY}`,
+        ],
+        worker: ["ssh:", "  user: root", "  sudo: false", "  privateKeyConfig: workerKey"],
+      }),
+      "bastion.yaml",
+    );
+    assert.deepEqual(machine(spec, "cp-1").ssh.bastion, {
+      address: "203.0.113.7",
+      port: 22,
+      user: "ops",
+      hostKey: BASTION_KEY,
+      privateKeyConfig: "sshPrivateKey",
+    });
+    assert.deepEqual(machine(spec, "worker-1").ssh.bastion, {
+      address: "203.0.113.7",
+      port: 22,
+      user: "root",
+      hostKey: BASTION_KEY,
+      privateKeyConfig: "workerKey",
+    });
+  });
+
+  it("lets a machine's own bastion replace the stack-wide one as a whole", () => {
+    const spec = parseStack(
+      stackText({
+        extra: [
+          "ssh:",
+          "  bastion:",
+          "    address: 203.0.113.7",
+          "    port: 2200",
+          "    user: jump",
+          `    hostKey: ${BASTION_KEY}`,
+          "    privateKeyConfig: jumpKey",
+        ],
+        worker: ["ssh:", "  bastion:", "    address: bastion-2.example.internal", `    hostKey: ${OTHER_BASTION_KEY}`],
+      }),
+      "bastions.yaml",
+    );
+    assert.deepEqual(machine(spec, "cp-1").ssh.bastion, {
+      address: "203.0.113.7",
+      port: 2200,
+      user: "jump",
+      hostKey: BASTION_KEY,
+      privateKeyConfig: "jumpKey",
+    });
+    assert.deepEqual(machine(spec, "worker-1").ssh.bastion, {
+      address: "bastion-2.example.internal",
+      port: 22,
+      user: "root",
+      hostKey: OTHER_BASTION_KEY,
+      privateKeyConfig: "sshPrivateKey",
+    });
+  });
+});
+
+describe("reading without host keys (nodeforge hostkeys)", () => {
+  const unpinned = stackText().replace(/\n {4}hostKey: .*/g, "");
+
+  it("is refused by default", () => {
+    assert.throws(() => parseStack(unpinned, "new.yaml"), /machines\[0\]\.hostKey: is required/);
+  });
+
+  it("accepts machines without a hostKey when asked, leaving it empty", () => {
+    const spec = parseStack(unpinned, "new.yaml", undefined, { requireHostKeys: false });
+    assert.deepEqual(
+      spec.machines.map((m) => m.hostKey),
+      ["", ""],
+    );
   });
 });
 
@@ -376,6 +469,8 @@ describe("the schema", () => {
     for (const pointer of [
       "/properties/cluster/properties/name",
       "/$defs/ssh/properties/user",
+      "/$defs/ssh/properties/bastion",
+      "/$defs/bastion/properties/hostKey",
       "/$defs/machine/properties/hostKey",
       "/$defs/machine/properties/taints/items/properties/effect",
     ]) {
@@ -435,6 +530,8 @@ describe("the schema", () => {
       "/$defs/ssh/properties/privateKeyConfig",
       "/$defs/ssh/properties/sudo",
       "/$defs/ssh/properties/connectTimeoutSeconds",
+      "/$defs/ssh/properties/retries",
+      "/$defs/bastion/properties/port",
       "/$defs/machine/properties/arch",
     ]) {
       assert.ok(pointers.includes(pointer), `${pointer} has no default annotation`);
