@@ -6,11 +6,11 @@ export {
   closeAllSessions,
   runRemote,
   sessionStats,
-  SshConnectError,
   withSession,
   type RemoteResult,
   type RunRemoteOptions,
 } from "./session";
+export { SshConnectError } from "./dial";
 export { privilegedCommandLine, scriptCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
 export {
   RemoteFile,

@@ -14,7 +14,7 @@ import {
   presentingAlgorithms,
   SCAN_PREFERENCE,
 } from "./host-key";
-import { connectBastion, describeConnectError, forwardThrough, type Hop } from "./session";
+import { connectBastion, describeConnectError, forwardThrough, type Hop } from "./dial";
 import type { BastionTarget } from "./types";
 
 /** What to scan. */

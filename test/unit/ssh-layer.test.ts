@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { privilegedCommandLine, scriptCommandLine, sudoPasswordLine } from "../../modules/remote/command-line";
-import { backoffMs, describeConnectError, SshConnectError, type Hop } from "../../modules/remote/session";
+import { describeConnectError, SshConnectError, type Hop } from "../../modules/remote/dial";
+import { backoffMs } from "../../modules/remote/session";
 import type { SshTarget } from "../../modules/remote/types";
 import { unitStateProvider, type UnitStateInputs, type UnitStateOutputs } from "../../modules/remote/unit-state";
 
