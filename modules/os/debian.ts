@@ -17,24 +17,16 @@ const apt = {
   removeCommand: 'export DEBIAN_FRONTEND=noninteractive && apt-get -q -y purge "$@"',
 } as const;
 
-export const debian12: OsProfile = {
-  ...apt,
-  basePackages: [...apt.basePackages],
-  containerdPackages: [...apt.containerdPackages],
-  name: "debian-12",
-  osRelease: { id: "debian", versionId: "12" },
-};
-export const ubuntu2204: OsProfile = {
-  ...apt,
-  basePackages: [...apt.basePackages],
-  containerdPackages: [...apt.containerdPackages],
-  name: "ubuntu-22.04",
-  osRelease: { id: "ubuntu", versionId: "22.04" },
-};
-export const ubuntu2404: OsProfile = {
-  ...apt,
-  basePackages: [...apt.basePackages],
-  containerdPackages: [...apt.containerdPackages],
-  name: "ubuntu-24.04",
-  osRelease: { id: "ubuntu", versionId: "24.04" },
-};
+function aptProfile(name: OsProfile["name"], id: string, versionId: string): OsProfile {
+  return {
+    ...apt,
+    basePackages: [...apt.basePackages],
+    containerdPackages: [...apt.containerdPackages],
+    name,
+    osRelease: { id, versionId },
+  };
+}
+
+export const debian12 = aptProfile("debian-12", "debian", "12");
+export const ubuntu2204 = aptProfile("ubuntu-22.04", "ubuntu", "22.04");
+export const ubuntu2404 = aptProfile("ubuntu-24.04", "ubuntu", "24.04");

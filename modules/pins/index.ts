@@ -19,6 +19,8 @@ export interface KubernetesRelease {
 export interface Pins {
   kubernetes: Record<string, KubernetesRelease>;
   crictl: Record<string, Record<Arch, string>>;
+  /** kube-vip image (control-plane VIP static pod, controlPlaneLoadBalancer.type kube-vip), pinned by tag. */
+  kubeVipImage: string;
 }
 
 export const DEFAULT_PINS: Pins = {
@@ -86,6 +88,7 @@ export const DEFAULT_PINS: Pins = {
       arm64: "519071de89b64c43e2a1661bb5489c6c3fd5e9e5fcef75e50e542b0c891f1118",
     },
   },
+  kubeVipImage: "ghcr.io/kube-vip/kube-vip:v1.0.1",
 };
 
 /** The Kubernetes versions nodeforge can install, newest last. */

@@ -8,7 +8,7 @@ import {
   DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
   DEFAULT_RHEL_CONTAINERD_REPO_URL,
 } from "../pins";
-import type { ArtifactSettings, DestroySettings, KubeletSettings, SshSettings } from "./types";
+import type { ArtifactSettings, DestroySettings, KubeletSettings, KubeProxySettings, SshSettings } from "./types";
 
 export const CLUSTER_DEFAULTS = {
   podCIDR: "10.244.0.0/16",
@@ -24,6 +24,8 @@ export const KUBELET_DEFAULTS: KubeletSettings = {
   kubeReserved: {},
   evictionHard: {},
 };
+
+export const KUBE_PROXY_DEFAULTS: KubeProxySettings = { mode: "iptables" };
 
 export const SSH_DEFAULTS: SshSettings = {
   user: "root",

@@ -11,6 +11,7 @@ import {
   BASTION_DEFAULTS,
   CLUSTER_DEFAULTS,
   DESTROY_DEFAULTS,
+  KUBE_PROXY_DEFAULTS,
   KUBELET_DEFAULTS,
   MACHINE_DEFAULTS,
   SSH_DEFAULTS,
@@ -18,7 +19,7 @@ import {
 import { formatPath, StackValidationError, type StackIssue } from "./errors";
 import { schemaIssues } from "./schema";
 import { semanticIssues } from "./semantic";
-import type { BastionSettings, MachineSpec, SshSettings, StackSpec } from "./types";
+import type { BastionSettings, EtcdMachineSpec, MachineSpec, SshSettings, StackSpec } from "./types";
 
 /* The raw shapes below are what the schema guarantees once validation passed. */
 type RawBastion = Partial<BastionSettings> & { address: string; hostKey: string };
@@ -29,9 +30,11 @@ interface RawMachine extends Omit<Partial<MachineSpec>, "ssh"> {
 interface RawStack {
   cluster: Partial<StackSpec["cluster"]> & { name: string; kubernetesVersion: string };
   kubelet?: Partial<StackSpec["kubelet"]>;
+  kubeProxy?: Partial<StackSpec["kubeProxy"]>;
   containerd?: Partial<StackSpec["containerd"]>;
   artifacts?: Partial<StackSpec["artifacts"]>;
   destroy?: Partial<StackSpec["destroy"]>;
+  etcd?: { external: { machines: (Omit<EtcdMachineSpec, "ssh"> & { ssh?: RawSsh })[] } };
   ssh?: RawSsh;
   machines: RawMachine[];
 }
@@ -114,9 +117,25 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     file,
     cluster,
     kubelet: { ...KUBELET_DEFAULTS, ...withoutUndefined(raw.kubelet) },
+    kubeProxy: { ...KUBE_PROXY_DEFAULTS, ...withoutUndefined(raw.kubeProxy) },
     containerd: { registryMirrors: raw.containerd?.registryMirrors ?? {} },
     artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
     destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
+    ...(raw.etcd
+      ? {
+          etcd: {
+            external: {
+              machines: raw.etcd.external.machines.map((m) => ({
+                name: m.name,
+                address: m.address,
+                os: m.os,
+                hostKey: (m.hostKey ?? "").trim(),
+                ssh: machineSsh(raw.ssh, m.ssh),
+              })),
+            },
+          },
+        }
+      : {}),
     machines,
     derived,
   };

@@ -2,6 +2,7 @@
 import { supportedKubernetesVersions, type Pins } from "../pins";
 import { parseHostKey } from "../remote/host-key";
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, type Cidr } from "./cidr";
+import { controlPlaneIssues } from "./control-plane";
 import type { StackSpec } from "./types";
 import { isControlPlane } from "./types";
 
@@ -223,11 +224,85 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
     });
   });
 
+  if (spec.etcd) etcdIssues(spec, issues);
+
   if (!spec.machines.some(isControlPlane)) {
     issues.push({
       segments: ["machines"],
       message: "needs at least one machine with role control-plane or control-plane+worker",
     });
   }
+  issues.push(...controlPlaneIssues(spec));
   return issues;
+}
+
+/** Etcd members per cluster that etcd's docs recommend at most (more only slow writes down). */
+const MAX_ETCD_MEMBERS = 7;
+
+/**
+ * External etcd: an odd number of members (an even one tolerates no more failures than one fewer and risks a split
+ * vote), names and addresses unique among the members and apart from the Kubernetes machines', usable host keys.
+ */
+function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
+  const members = spec.etcd?.external.machines ?? [];
+  const base = ["etcd", "external", "machines"];
+  if (members.length > MAX_ETCD_MEMBERS) {
+    issues.push({
+      segments: base,
+      message: `has ${members.length} members; at most ${MAX_ETCD_MEMBERS} (every write waits for a majority of them)`,
+    });
+  } else if (members.length % 2 === 0) {
+    issues.push({
+      segments: base,
+      message:
+        `has ${members.length} members; an etcd cluster needs an odd number (1, 3, 5 or ${MAX_ETCD_MEMBERS}): ` +
+        `${members.length} members tolerate no more failures than ${members.length - 1}`,
+    });
+  }
+  const machineNames = new Map(spec.machines.map((m, i) => [m.name, i]));
+  const machineAddresses = new Map(spec.machines.map((m, i) => [endpointOf(m.address, 0), i]));
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  members.forEach((member, index) => {
+    const at = [...base, index];
+    const sameName = names.get(member.name);
+    const sameMachineName = machineNames.get(member.name);
+    if (sameName !== undefined) {
+      issues.push({
+        segments: [...at, "name"],
+        message: `'${member.name}' is already the name of etcd.external.machines[${sameName}]`,
+      });
+    } else if (sameMachineName !== undefined) {
+      issues.push({
+        segments: [...at, "name"],
+        message: `'${member.name}' is already the name of machines[${sameMachineName}]; etcd members need machines of their own`,
+      });
+    }
+    if (sameName === undefined) names.set(member.name, index);
+
+    const address = endpointOf(member.address, 0);
+    const sameAddress = addresses.get(address);
+    const sameMachineAddress = machineAddresses.get(address);
+    if (sameAddress !== undefined) {
+      issues.push({
+        segments: [...at, "address"],
+        message: `'${member.address}' is already the address of etcd.external.machines[${sameAddress}]`,
+      });
+    } else if (sameMachineAddress !== undefined) {
+      issues.push({
+        segments: [...at, "address"],
+        message: `'${member.address}' is already the address of machines[${sameMachineAddress}]; etcd members need machines of their own`,
+      });
+    }
+    if (sameAddress === undefined) addresses.set(address, index);
+
+    const keyProblem = member.hostKey === "" ? undefined : hostKeyProblem(member.hostKey);
+    if (keyProblem) issues.push({ segments: [...at, "hostKey"], message: keyProblem });
+    if (member.ssh.user !== "root" && !member.ssh.sudo) {
+      issues.push({
+        segments: [...at, "ssh", "sudo"],
+        message: `user '${member.ssh.user}' is not root, so sudo must be true (set it under ssh or the machine's ssh)`,
+      });
+    }
+  });
 }

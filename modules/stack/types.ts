@@ -98,6 +98,44 @@ export interface MachineSpec {
   taints: Taint[];
 }
 
+export const KUBE_PROXY_MODES = ["iptables", "ipvs", "nftables"] as const;
+export type KubeProxyMode = (typeof KUBE_PROXY_MODES)[number];
+
+export interface KubeProxySettings {
+  /** kube-proxy's proxy mode (KubeProxyConfiguration.mode). nftables needs Kubernetes 1.33 or later. */
+  mode: KubeProxyMode;
+}
+
+/** What stands in front of the control plane's API servers at `cluster.controlPlaneEndpoint`. */
+export interface ControlPlaneLoadBalancer {
+  /** external: a load balancer nodeforge does not manage; kube-vip: a VIP announced by kube-vip (ARP). */
+  type: "external" | "kube-vip";
+  /** The load balancer's address (for kube-vip: the virtual IP). */
+  address: string;
+  /** kube-vip only: the network interface the VIP is announced on (kube-vip picks the default route's when absent). */
+  interface?: string;
+}
+
+/**
+ * A machine dedicated to one member of an external etcd cluster (stack `etcd.external.machines`): not a Kubernetes
+ * node, so it has no role, labels or taints.
+ */
+export interface EtcdMachineSpec {
+  name: string;
+  /** IPv4 address: SSH, etcd peer and client URLs, and the member certificate's IP SAN. */
+  address: string;
+  os: OsName;
+  /** The machine's public host key, `<type> <base64>`, pinned for every connection. */
+  hostKey: string;
+  ssh: SshSettings;
+}
+
+/** Where the cluster's etcd runs; absent from StackSpec when kubeadm runs it on the control plane (stacked). */
+export interface EtcdSettings {
+  /** An external etcd cluster: one member per machine, an odd number of them (1, 3, 5 or 7). */
+  external: { machines: EtcdMachineSpec[] };
+}
+
 export interface ClusterSettings {
   name: string;
   kubernetesVersion: string;
@@ -105,6 +143,11 @@ export interface ClusterSettings {
   serviceCIDR: string;
   dnsDomain: string;
   containerRuntime: ContainerRuntime;
+  /** Stable `host[:port]` of the API server (kubeadm controlPlaneEndpoint); required with several control planes. */
+  controlPlaneEndpoint?: string;
+  controlPlaneLoadBalancer?: ControlPlaneLoadBalancer;
+  /** Extra subject alternative names for the API server certificate. */
+  certificateSANs?: string[];
 }
 
 /** Values computed once from the stack file so that no two files compute them differently. */
@@ -120,9 +163,12 @@ export interface StackSpec {
   file: string;
   cluster: ClusterSettings;
   kubelet: KubeletSettings;
+  kubeProxy: KubeProxySettings;
   containerd: ContainerdSettings;
   artifacts: ArtifactSettings;
   destroy: DestroySettings;
+  /** External etcd; absent for stacked etcd (the default). */
+  etcd?: EtcdSettings;
   machines: MachineSpec[];
   derived: DerivedValues;
 }

@@ -4,17 +4,17 @@
  * in parallel where the graph allows, it does what the engine and the providers would:
  *   - RemoteFile and UnitState (dynamic resources): check, then create, or diff + update/replace, or delete,
  *     on the dynamic provider as the engine receives it (after closure serialization);
- *   - remote.Command: like @pulumi/command 1.x, one SSH connection per operation with the pinned host key,
- *     the `create` command on create, `update` when any input changed, `delete` on destroy; stdin fed.
+ *   - remote.Command: like @pulumi/command 1.x (command-dial.ts), one SSH connection per operation with the
+ *     pinned host keys (through the proxy when there is one), the `create` command on create, `update` when any
+ *     input changed, `delete` on destroy; stdin fed.
  * State lives in a plain object the test keeps between runs, like a stack's checkpoint.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { NodeSSH } from "node-ssh";
-import { hostKeyVerification } from "../../modules/remote/host-key";
 import { remoteFileProvider } from "../../modules/remote/remote-file";
 import { unitStateProvider } from "../../modules/remote/unit-state";
+import { runLikePulumiCommand, type CommandConnection } from "./command-dial";
 import type { CapturedResource } from "./pulumi-mocks";
 import { outputValue } from "./pulumi-mocks";
 
@@ -92,43 +92,11 @@ async function engineProvider(type: string): Promise<DynamicProvider> {
   return provider;
 }
 
-interface ConnectionInputs {
-  host: string;
-  port: number;
-  user: string;
-  privateKey: string;
-  hostKey: string;
-  perDialTimeout?: number;
-}
-
-/** One @pulumi/command operation: dial, verify the host key, run the command line, close. */
-async function runCommand(name: string, line: string, connection: ConnectionInputs, stdin?: string): Promise<string> {
-  // Bastion hops are tested in test/integration/bastion.test.ts; the replay dials machines directly only.
-  if ((connection as { proxy?: unknown }).proxy)
-    throw new Error(`${name}: the engine replay does not dial through a proxy`);
-  const verification = hostKeyVerification(name, `${connection.host}:${connection.port}`, connection.hostKey);
-  const ssh = new NodeSSH();
-  try {
-    await ssh.connect({
-      host: connection.host,
-      port: connection.port,
-      username: connection.user,
-      privateKey: connection.privateKey,
-      readyTimeout: (connection.perDialTimeout ?? 15) * 1000,
-      ...verification.options,
-    });
-  } catch (error) {
-    throw verification.mismatch() ?? error;
-  }
-  try {
-    const result = await ssh.execCommand(line, stdin === undefined ? {} : { stdin });
-    if (result.code !== 0) {
-      throw new Error(`Process exited with status ${result.code}: ${result.stderr.trim()}`);
-    }
-    return result.stdout;
-  } finally {
-    ssh.dispose();
-  }
+/** One remote.Command operation as @pulumi/command 1.x runs it; a non-zero exit fails the operation. */
+async function runCommand(line: string, connection: CommandConnection, stdin?: string): Promise<string> {
+  const result = await runLikePulumiCommand(connection, line, stdin);
+  if (result.code !== 0) throw new Error(`Process exited with status ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
 }
 
 function topological<T extends { name: string; deps: string[] }>(items: T[]): T[] {
@@ -230,9 +198,8 @@ export async function up(captured: CapturedResource[], state: ReplayState): Prom
         const line = String(old ? (inputs.update ?? inputs.create) : inputs.create);
         report.commandConnections++;
         const stdout = await runCommand(
-          item.name,
           line,
-          inputs.connection as ConnectionInputs,
+          inputs.connection as CommandConnection,
           inputs.stdin as string | undefined,
         );
         state.resources.set(item.name, {
@@ -271,9 +238,8 @@ export async function destroy(state: ReplayState): Promise<ReplayReport> {
     } else if (entry.inputs.delete) {
       report.commandConnections++;
       await runCommand(
-        name,
         String(entry.inputs.delete),
-        entry.inputs.connection as ConnectionInputs,
+        entry.inputs.connection as CommandConnection,
         entry.inputs.stdin as string | undefined,
       );
     }

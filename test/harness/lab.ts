@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { projectRoot } from "../../modules/project-root";
 import { shellWords } from "../../modules/render/shell";
 import { serveRealArtifacts } from "./lab-artifacts";
-import { startMachines, type Lab } from "./machines";
+import { labStackYaml } from "./lab-stack";
+import { startMachines } from "./machines";
 import { hostArch, isAlive } from "./rootfs";
 
 const KUBERNETES_VERSION = "1.34.4";
@@ -33,29 +34,6 @@ function readState(): LabState | undefined {
   if (!existsSync(stateFile)) return undefined;
   const state = JSON.parse(readFileSync(stateFile, "utf8")) as LabState;
   return isAlive(state.pid) ? state : undefined;
-}
-
-function stackYaml(lab: Lab, arch: string): string {
-  const lines = [
-    "# yaml-language-server: $schema=../schemas/stack.schema.json",
-    "# Written by `npm run lab` for the machines it started; rewritten on every start.",
-    "cluster:",
-    "  name: lab",
-    `  kubernetesVersion: "${KUBERNETES_VERSION}"`,
-    "artifacts:",
-    `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
-    `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
-    "machines:",
-    ...lab.machines.flatMap((m, i) => [
-      `  - name: ${m.name}`,
-      `    address: ${m.address}`,
-      `    role: ${i === 0 ? "control-plane" : "worker"}`,
-      "    os: debian-12",
-      `    arch: ${arch}`,
-      `    hostKey: ${m.hostKey}`,
-    ]),
-  ];
-  return `${lines.join("\n")}\n`;
 }
 
 /** With the Pulumi CLI present: the `lab` stack on the local file backend, the SSH key as its secret. */
@@ -89,7 +67,14 @@ async function serve(): Promise<void> {
     log,
   );
   writeFileSync(keyFile, lab.clientPrivateKey, { mode: 0o600 });
-  writeFileSync(stackFile, stackYaml(lab, arch));
+  writeFileSync(
+    stackFile,
+    labStackYaml(lab, {
+      kubernetesVersion: KUBERNETES_VERSION,
+      arch,
+      comments: ["Written by `npm run lab` for the machines it started; rewritten on every start."],
+    }),
+  );
   configurePulumi(log);
   const first = lab.machines[0];
   const state: LabState = {

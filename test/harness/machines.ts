@@ -31,7 +31,7 @@ import { join } from "node:path";
 import { after, before } from "node:test";
 import { shellWords } from "../../modules/render/shell";
 import type { SshTarget } from "../../modules/remote/types";
-import { ensureAptRepository, serveAptRepository, sourcesListLine } from "./apt-mirror";
+import { ensureAptRepository, MIRROR_PACKAGES, serveAptRepository, sourcesListLine } from "./apt-mirror";
 import { startArtifactMirror, type ArtifactMirror, type StaticServer } from "./artifact-mirror";
 import { createNetwork, destroyNetworkSync, sweepStaleNetworks, type LabNetwork, type MachineLink } from "./network";
 import {
@@ -61,6 +61,8 @@ export interface MachineOptions {
   stopTimeoutMs?: number;
   /** Progress lines (timings); default: none. */
   log?: (line: string) => void;
+  /** Debian packages the local apt repository serves besides MIRROR_PACKAGES (e.g. etcd-server), with dependencies. */
+  extraPackages?: string[];
 }
 
 export interface RunOptions {
@@ -633,7 +635,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
     const kernel = await prepareKernel();
     const rootfs = await ensureRootfs();
     log(`rootfs ${rootfs.path}: ${rootfs.built ? `debootstrap took ${rootfs.seconds.toFixed(1)} s` : "cached"}`);
-    const repo = await ensureAptRepository(rootfs);
+    const repo = await ensureAptRepository(rootfs, [...MIRROR_PACKAGES, ...(options.extraPackages ?? [])]);
     const aptState = repo.built ? `built in ${repo.seconds.toFixed(1)} s` : "cached";
     log(`apt repository ${repo.path} (${repo.debs.length} packages): ${aptState}`);
     mkdirSync(runDir, { mode: 0o700 });

@@ -8,6 +8,7 @@ import { Cluster } from "../../modules/components";
 import type { Pins } from "../../modules/pins";
 import { shellWords } from "../../modules/render/shell";
 import { parseStack, type StackSpec } from "../../modules/stack";
+import { labStackYaml } from "./lab-stack";
 import type { Lab, Machine } from "./machines";
 import { captureProgram, type CapturedResource } from "./pulumi-mocks";
 
@@ -15,24 +16,7 @@ let programs = 0;
 
 /** The stack file a user would write for these machines: pinned host keys, the lab's mirrors. */
 export function labStack(lab: Lab, extra = ""): StackSpec {
-  const lines = [
-    "cluster:",
-    "  name: lab",
-    '  kubernetesVersion: "1.34.4"',
-    "artifacts:",
-    `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
-    `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
-    extra,
-    "machines:",
-    ...lab.machines.flatMap((m, i) => [
-      `  - name: ${m.name}`,
-      `    address: ${m.address}`,
-      `    role: ${i === 0 ? "control-plane" : "worker"}`,
-      "    os: debian-12",
-      `    hostKey: ${m.hostKey}`,
-    ]),
-  ];
-  return parseStack(`${lines.join("\n")}\n`, "lab.yaml");
+  return parseStack(labStackYaml(lab, { extra }), "lab.yaml");
 }
 
 /** Registers the program for `stack` under mocks, as `pulumi up` would evaluate it. */

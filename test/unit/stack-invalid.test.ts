@@ -691,7 +691,11 @@ describe("cluster settings", () => {
   it("supported versions come from the pins passed in", () => {
     const release = DEFAULT_PINS.kubernetes["1.34.4"];
     assert.ok(release, "test setup: 1.34.4 is pinned");
-    const pins: Pins = { kubernetes: { "1.35.1": release, "1.36.0": release }, crictl: DEFAULT_PINS.crictl };
+    const pins: Pins = {
+      kubernetes: { "1.35.1": release, "1.36.0": release },
+      crictl: DEFAULT_PINS.crictl,
+      kubeVipImage: DEFAULT_PINS.kubeVipImage,
+    };
     const message = "'1.34.4' is not supported; supported versions: 1.35.1, 1.36.0";
     expectIssues(
       BASE,
@@ -1198,4 +1202,113 @@ describe("shell metacharacters in user-settable strings are rejected", () => {
       }
     });
   }
+});
+
+describe("external etcd (etcd.external.machines)", () => {
+  const HOST_KEY_ETCD = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";
+  const member = (n: number): string[] => [
+    `      - name: etcd-${n}`,
+    `        address: 192.0.2.3${n}`,
+    "        os: debian-12",
+    `        hostKey: ${HOST_KEY_ETCD}`,
+  ];
+  /** BASE with an etcd section of `count` members before `machines:`. */
+  function withEtcd(count: number): string {
+    const block = ["etcd:", "  external:", "    machines:", ...Array.from({ length: count }, (_, i) => member(i + 1))];
+    return replaceLine(BASE, "machines:", [...block.flat(), "machines:"].join("\n"));
+  }
+  const EVEN = (n: number): string =>
+    `has ${n} members; an etcd cluster needs an odd number (1, 3, 5 or 7): ${n} members tolerate no more failures than ${n - 1}`;
+
+  it("three members are valid: stack-wide ssh settings apply, stacked etcd when the section is absent", () => {
+    const spec = expectValid(withEtcd(3));
+    assert.deepEqual(
+      spec.etcd?.external.machines.map((m) => [m.name, m.address, m.os, m.ssh.user, m.ssh.sudo, m.ssh.port]),
+      [1, 2, 3].map((n) => [`etcd-${n}`, `192.0.2.3${n}`, "debian-12", "ops", true, 22]),
+    );
+    assert.equal(expectValid(withEtcd(1)).etcd?.external.machines.length, 1);
+    assert.equal(expectValid(withEtcd(5)).etcd?.external.machines.length, 5);
+    assert.equal(expectValid(BASE).etcd, undefined);
+  });
+
+  it("an even number of members is refused, naming the path", () => {
+    for (const count of [2, 4, 6]) {
+      const text = withEtcd(count);
+      expectIssue(text, "etcd.external.machines", EVEN(count), "    machines:");
+    }
+  });
+
+  it("more than seven members are refused", () => {
+    const text = withEtcd(9);
+    expectIssue(
+      text,
+      "etcd.external.machines",
+      "has 9 members; at most 7 (every write waits for a majority of them)",
+      "    machines:",
+    );
+  });
+
+  it("no members", () => {
+    const text = replaceLine(BASE, "machines:", ["etcd:", "  external:", "    machines: []", "machines:"].join("\n"));
+    expectIssue(text, "etcd.external.machines", "must have at least 1 item(s)", "    machines: []");
+  });
+
+  it("duplicate member names", () => {
+    const text = replaceLine(withEtcd(3), "      - name: etcd-2", "      - name: etcd-1");
+    expectIssues(text, [
+      {
+        path: "etcd.external.machines[1].name",
+        message: "'etcd-1' is already the name of etcd.external.machines[0]",
+        line: linesOf(text, "      - name: etcd-1")[1],
+      },
+    ]);
+  });
+
+  it("a member named like a Kubernetes machine", () => {
+    const text = replaceLine(withEtcd(3), "      - name: etcd-3", "      - name: worker-1");
+    const message = "'worker-1' is already the name of machines[1]; etcd members need machines of their own";
+    expectIssue(text, "etcd.external.machines[2].name", message, "      - name: worker-1");
+  });
+
+  it("duplicate member addresses, and a member on a Kubernetes machine's address", () => {
+    let text = replaceLine(withEtcd(3), "        address: 192.0.2.32", "        address: 192.0.2.31");
+    text = replaceLine(text, "        address: 192.0.2.33", "        address: 192.0.2.10");
+    expectIssues(text, [
+      {
+        path: "etcd.external.machines[1].address",
+        message: "'192.0.2.31' is already the address of etcd.external.machines[0]",
+        line: linesOf(text, "        address: 192.0.2.31")[1],
+      },
+      {
+        path: "etcd.external.machines[2].address",
+        message: "'192.0.2.10' is already the address of machines[0]; etcd members need machines of their own",
+        line: lineOf(text, "        address: 192.0.2.10"),
+      },
+    ]);
+  });
+
+  it("a member address that is a DNS name", () => {
+    const text = replaceLine(withEtcd(3), "        address: 192.0.2.32", "        address: etcd-2.example");
+    const message =
+      '"etcd-2.example" must be an IPv4 address (etcd members are reached by address; IPv6 and DNS names are not supported yet)';
+    expectIssue(text, "etcd.external.machines[1].address", message, "        address: etcd-2.example");
+  });
+
+  it("a member OS other than debian-12", () => {
+    const text = replaceLine(withEtcd(1), "        os: debian-12", "        os: rocky-9");
+    const message = '"rocky-9" is not allowed; must be one of: debian-12';
+    expectIssue(text, "etcd.external.machines[0].os", message, "        os: rocky-9");
+  });
+
+  it("a member without hostKey, and an unknown property", () => {
+    let text = removeLine(withEtcd(1), `        hostKey: ${HOST_KEY_ETCD}`);
+    expectIssue(text, "etcd.external.machines[0].hostKey", "is required", "      - name: etcd-1");
+    text = insertAfter(withEtcd(1), "  external:", "    members: 3");
+    expectIssue(
+      text,
+      "etcd.external.members",
+      unknownProperty("/properties/etcd/properties/external"),
+      "    members: 3",
+    );
+  });
 });

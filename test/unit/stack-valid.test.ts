@@ -84,6 +84,7 @@ function undocumentedProperties(schema: JsonObject): string[] {
 const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/properties/cluster": "CLUSTER_DEFAULTS",
   "/properties/kubelet": "KUBELET_DEFAULTS",
+  "/properties/kubeProxy": "KUBE_PROXY_DEFAULTS",
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
   "/$defs/ssh": "SSH_DEFAULTS",
@@ -525,6 +526,7 @@ describe("the schema", () => {
       "/properties/cluster/properties/containerRuntime",
       "/properties/kubelet/properties/maxPods",
       "/properties/kubelet/properties/podPidsLimit",
+      "/properties/kubeProxy/properties/mode",
       "/$defs/ssh/properties/user",
       "/$defs/ssh/properties/port",
       "/$defs/ssh/properties/privateKeyConfig",

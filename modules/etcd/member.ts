@@ -1,0 +1,215 @@
+/**
+ * One member of an external etcd cluster on a dedicated machine, as a step-like unit of work: the files it owns
+ * (certificates, keys, etcd's configuration, the systemd unit `nodeforge-etcd.service`), the idempotent script that
+ * installs Debian's etcd-server and starts the member, and the delete script. Like a step (modules/steps), it knows
+ * nothing of Pulumi or SSH; it is not in STEPS (the components wire it).
+ *
+ * Layout on the machine:
+ *
+ *     /etc/etcd/pki/ca.crt                      the cluster CA (0644)
+ *     /etc/etcd/pki/member.crt, member.key      server + peer certificate and key (key root:root 0600; the unit
+ *                                               hands etcd a copy through systemd's LoadCredential)
+ *     /etc/etcd/pki/client.crt, client.key      client certificate for etcdctl on the machine (root:root 0600)
+ *     /etc/etcd/nodeforge-etcd.yaml             etcd --config-file: URLs on https, client and peer cert auth
+ *     /etc/systemd/system/nodeforge-etcd.service
+ *     /var/lib/etcd/<cluster>                   data directory (systemd StateDirectory, owner etcd, 0700)
+ */
+import { debian12 } from "../os/debian";
+import type { OsProfile } from "../os";
+import type { EtcdPkiMaterial } from "../pki";
+import { render } from "../render";
+import { filesHash } from "../steps/hash";
+import { ownedPaths } from "../steps/owned-paths";
+import { rootFile, type ManagedFile, type StepContext, type StepUnit } from "../steps/types";
+import { scriptValues } from "../steps/values";
+import type { StackSpec } from "../stack/types";
+
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+export const ETCD_PKI_DIR = "/etc/etcd/pki";
+export const ETCD_CA_FILE = `${ETCD_PKI_DIR}/ca.crt`;
+export const ETCD_MEMBER_CERT_FILE = `${ETCD_PKI_DIR}/member.crt`;
+export const ETCD_MEMBER_KEY_FILE = `${ETCD_PKI_DIR}/member.key`;
+export const ETCD_CLIENT_CERT_FILE = `${ETCD_PKI_DIR}/client.crt`;
+export const ETCD_CLIENT_KEY_FILE = `${ETCD_PKI_DIR}/client.key`;
+export const ETCD_CONFIG_FILE = "/etc/etcd/nodeforge-etcd.yaml";
+export const ETCD_UNIT_NAME = "nodeforge-etcd.service";
+export const ETCD_UNIT_FILE = `/etc/systemd/system/${ETCD_UNIT_NAME}`;
+/** Debian's etcd binary (package etcd-server). */
+export const ETCD_BINARY = "/usr/bin/etcd";
+/** Where systemd puts the unit's credentials (LoadCredential=): the key etcd reads. */
+const CREDENTIALS_DIR = `/run/credentials/${ETCD_UNIT_NAME}`;
+/** The step name in messages and stamps (`etcd-1: etcd-member: ...`). */
+export const ETCD_STEP = "etcd-member";
+/** The unit the script enables and starts: UnitState watches it. */
+export const ETCD_UNIT: StepUnit = { name: ETCD_UNIT_NAME, running: true };
+
+/** Debian packages the member needs: the server and etcdctl (the health check, and operators). */
+export const ETCD_PACKAGES = ["etcd-server", "etcd-client"];
+
+/** A member: a dedicated machine's name and the IPv4 address peers and clients reach it at. */
+export interface EtcdMember {
+  name: string;
+  address: string;
+}
+
+/** An external etcd cluster. */
+export interface EtcdCluster {
+  /** Cluster name: initial-cluster-token and the data directory's name. */
+  name: string;
+  /** Every member, in stack-file order. */
+  members: EtcdMember[];
+}
+
+/** Options of the scripts. */
+export interface EtcdScriptOptions {
+  /** The machine's OS profile (default debian-12: etcd-server is a Debian package). */
+  os?: OsProfile;
+  /** How long the script waits for the member to report healthy (default 180 s). */
+  healthTimeoutSeconds?: number;
+  /** Delete script: also remove the packages nodeforge installed (stack `destroy.removePackages`, default true). */
+  removePackages?: boolean;
+}
+
+/** The member's data directory. */
+export function etcdDataDir(cluster: EtcdCluster): string {
+  return `/var/lib/etcd/${cluster.name}`;
+}
+
+/** The URL clients (API servers, etcdctl) use for a member. */
+export function etcdClientUrl(member: EtcdMember): string {
+  return `https://${member.address}:${ETCD_CLIENT_PORT}`;
+}
+
+/** The URL peers use for a member. */
+export function etcdPeerUrl(member: EtcdMember): string {
+  return `https://${member.address}:${ETCD_PEER_PORT}`;
+}
+
+/** Every member's client URL: what kube-apiserver's `etcd.external.endpoints` lists. */
+export function etcdClientUrls(cluster: EtcdCluster): string[] {
+  return cluster.members.map(etcdClientUrl);
+}
+
+/** etcd's `initial-cluster`: `name=https://address:2380` for every member. */
+export function etcdInitialCluster(cluster: EtcdCluster): string {
+  return cluster.members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
+}
+
+function memberOf(member: EtcdMember | string, cluster: EtcdCluster): EtcdMember {
+  const name = typeof member === "string" ? member : member.name;
+  const found = cluster.members.find((m) => m.name === name);
+  if (!found) throw new Error(`${name}: ${ETCD_STEP}: not a member of etcd cluster ${cluster.name}`);
+  return found;
+}
+
+function secretFile(path: string, content: string): ManagedFile {
+  return rootFile(path, content, "0600");
+}
+
+/** The member's files: certificates and keys, etcd's configuration, the unit. */
+export function etcdMemberFiles(
+  member: EtcdMember | string,
+  cluster: EtcdCluster,
+  pki: EtcdPkiMaterial,
+): ManagedFile[] {
+  const self = memberOf(member, cluster);
+  const cert = pki.memberCerts[self.name];
+  const key = pki.memberKeys[self.name];
+  if (!cert || !key) throw new Error(`${self.name}: ${ETCD_STEP}: the etcd PKI has no certificate for this member`);
+  if (cert.address !== self.address) {
+    throw new Error(`${self.name}: ${ETCD_STEP}: the certificate was issued for ${cert.address}, not ${self.address}`);
+  }
+  const config = render("etcd/etcd.yaml.hbs", {
+    name: self.name,
+    dataDir: etcdDataDir(cluster),
+    peerUrl: etcdPeerUrl(self),
+    clientUrl: etcdClientUrl(self),
+    listenClientUrls: [etcdClientUrl(self), `https://127.0.0.1:${ETCD_CLIENT_PORT}`].join(","),
+    initialCluster: etcdInitialCluster(cluster),
+    clusterToken: cluster.name,
+    certFile: ETCD_MEMBER_CERT_FILE,
+    keyFile: `${CREDENTIALS_DIR}/member.key`,
+    caFile: ETCD_CA_FILE,
+  });
+  const unit = render("etcd/nodeforge-etcd.service.hbs", {
+    memberKeyFile: ETCD_MEMBER_KEY_FILE,
+    stateDirectory: etcdDataDir(cluster).replace(/^\/var\/lib\//, ""),
+    etcdPath: ETCD_BINARY,
+    configFile: ETCD_CONFIG_FILE,
+  });
+  return [
+    rootFile(ETCD_CA_FILE, pki.caCert),
+    rootFile(ETCD_MEMBER_CERT_FILE, cert.cert),
+    secretFile(ETCD_MEMBER_KEY_FILE, key),
+    rootFile(ETCD_CLIENT_CERT_FILE, pki.clientCert),
+    secretFile(ETCD_CLIENT_KEY_FILE, pki.clientKey),
+    rootFile(ETCD_CONFIG_FILE, config),
+    rootFile(ETCD_UNIT_FILE, unit),
+  ];
+}
+
+/** The prelude's and package partial's values (scriptValues reads only the machine's name and its OS profile). */
+function baseValues(name: string, os: OsProfile): Record<string, unknown> {
+  return scriptValues({ machine: { name }, os } as StepContext, ETCD_STEP);
+}
+
+/**
+ * Idempotent: installs etcd-server and etcd-client (masking Debian's own etcd.service first), enables and starts
+ * nodeforge-etcd.service, restarts it only when the member's files changed since they were last applied (or it is
+ * not running), then waits until the local member answers `etcdctl endpoint health` with the client certificate.
+ */
+export function etcdMemberScript(
+  member: EtcdMember | string,
+  cluster: EtcdCluster,
+  pki: EtcdPkiMaterial,
+  options: EtcdScriptOptions = {},
+): string {
+  const self = memberOf(member, cluster);
+  const os = options.os ?? debian12;
+  if (os.family !== "debian") throw new Error(`${self.name}: ${ETCD_STEP}: etcd members need a Debian-family OS`);
+  return render("scripts/etcd-member.sh.hbs", {
+    ...baseValues(self.name, os),
+    packages: ETCD_PACKAGES,
+    unit: ETCD_UNIT_NAME,
+    configHash: filesHash(etcdMemberFiles(self, cluster, pki)),
+    localEndpoint: `https://127.0.0.1:${ETCD_CLIENT_PORT}`,
+    caFile: ETCD_CA_FILE,
+    clientCertFile: ETCD_CLIENT_CERT_FILE,
+    clientKeyFile: ETCD_CLIENT_KEY_FILE,
+    healthTimeoutSeconds: options.healthTimeoutSeconds ?? 180,
+  });
+}
+
+/** Run on destroy: stops and disables the member, removes its files, data directory and nodeforge's packages. */
+export function etcdMemberDeleteScript(
+  member: EtcdMember | string,
+  cluster: EtcdCluster,
+  options: EtcdScriptOptions = {},
+): string {
+  const self = memberOf(member, cluster);
+  const os = options.os ?? debian12;
+  const paths = [
+    ETCD_CA_FILE,
+    ETCD_MEMBER_CERT_FILE,
+    ETCD_MEMBER_KEY_FILE,
+    ETCD_CLIENT_CERT_FILE,
+    ETCD_CLIENT_KEY_FILE,
+    ETCD_CONFIG_FILE,
+    ETCD_UNIT_FILE,
+  ];
+  return render("scripts/etcd-member-delete.sh.hbs", {
+    ...baseValues(self.name, os),
+    unit: ETCD_UNIT_NAME,
+    dataDir: etcdDataDir(cluster),
+    owned: ownedPaths(paths.map((path) => rootFile(path, ""))),
+    removePackages: options.removePackages ?? true,
+  });
+}
+
+/** The stack file's external etcd cluster (named after the Kubernetes cluster), or undefined for stacked etcd. */
+export function etcdClusterOf(stack: StackSpec): EtcdCluster | undefined {
+  const machines = stack.etcd?.external.machines;
+  if (!machines) return undefined;
+  return { name: stack.cluster.name, members: machines.map((m) => ({ name: m.name, address: m.address })) };
+}
