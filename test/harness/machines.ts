@@ -26,10 +26,10 @@ import {
   rmdirSync,
   writeFileSync,
 } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import { shellWords } from "../../modules/render/shell";
+import { readSshBanner } from "./ssh-banner";
 import type { SshTarget } from "../../modules/remote/types";
 import { ensureAptRepository, MIRROR_PACKAGES, serveAptRepository, sourcesListLine } from "./apt-mirror";
 import { startArtifactMirror, type ArtifactMirror, type StaticServer } from "./artifact-mirror";
@@ -305,18 +305,8 @@ function findLeader(nspawnPid: number): number | undefined {
 }
 
 /** Resolves true once something on address:22 answers with an SSH banner. */
-function sshBanner(address: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port: 22 });
-    let text = "";
-    socket.setTimeout(1000, () => socket.destroy());
-    socket.on("data", (chunk) => {
-      text += chunk.toString("latin1");
-      if (text.includes("\n")) socket.destroy();
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve(text.startsWith("SSH-2.0-")));
-  });
+async function sshBanner(address: string): Promise<boolean> {
+  return (await readSshBanner(address)).startsWith("SSH-2.0-");
 }
 
 async function sshKeygen(file: string, comment: string): Promise<string> {

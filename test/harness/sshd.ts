@@ -6,11 +6,12 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import type { SshTarget } from "../../modules/remote/types";
+import { readSshBanner } from "./ssh-banner";
 
 /** Host key types the harness can generate (ssh-keygen -t). */
 export type HostKeyType = "ed25519" | "ecdsa" | "rsa";
@@ -116,17 +117,7 @@ async function waitForBanner(host: string, port: number, child: ChildProcess, lo
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sshd exited early:\n${log()}`);
-    const banner = await new Promise<string>((resolve) => {
-      const socket = connect({ host, port });
-      let text = "";
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.on("data", (chunk) => {
-        text += chunk.toString("latin1");
-        if (text.includes("\n")) socket.destroy();
-      });
-      socket.on("error", () => undefined);
-      socket.on("close", () => resolve(text));
-    });
+    const banner = await readSshBanner(host, port);
     if (banner.startsWith("SSH-2.0-")) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
