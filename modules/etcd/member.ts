@@ -213,3 +213,8 @@ export function etcdClusterOf(stack: StackSpec): EtcdCluster | undefined {
   if (!machines) return undefined;
   return { name: stack.cluster.name, members: machines.map((m) => ({ name: m.name, address: m.address })) };
 }
+
+/** The member files that hold private keys: write them as secrets (RemoteFile `secret: true`). */
+export function isEtcdSecretFile(path: string): boolean {
+  return path === ETCD_MEMBER_KEY_FILE || path === ETCD_CLIENT_KEY_FILE;
+}

@@ -164,6 +164,10 @@ describe("external etcd: three TLS members on real machines", { timeout: 900_000
     );
     assert.notEqual(noCert.code, 0, `a client without a certificate was answered: ${noCert.stdout}`);
     assert.doesNotMatch(noCert.stdout, /hello-from-etcd-1/);
+    // The member says why: Go's TLS server rejected both connections.
+    const journal = await lab().machines[1]!.journal(["-u", ETCD_UNIT_NAME]);
+    assert.match(journal, /first record does not look like a TLS handshake/);
+    assert.match(journal, /client didn't provide a certificate/);
   });
 
   test("with one member stopped the other two still serve reads and writes; started again it catches up", async () => {

@@ -26,6 +26,7 @@ import {
   etcdMemberDeleteScript,
   etcdMemberFiles,
   etcdMemberScript,
+  isEtcdSecretFile,
   type EtcdCluster,
 } from "../../modules/etcd";
 import { rocky9 } from "../../modules/os/rhel";
@@ -180,6 +181,10 @@ describe("files", () => {
         ],
       );
       assert.equal(fileAt(files, ETCD_MEMBER_KEY_FILE).content, pki.memberKeys[member.name]);
+      assert.deepEqual(
+        files.filter((f) => isEtcdSecretFile(f.path)).map((f) => f.path),
+        [ETCD_MEMBER_KEY_FILE, ETCD_CLIENT_KEY_FILE],
+      );
     }
   });
 
