@@ -19,3 +19,7 @@ const cluster = new Cluster(stack.cluster.name, {
 export const nodes = cluster.nodeSummaries;
 /** The Kubernetes version installed on every node. */
 export const kubernetesVersion = stack.cluster.kubernetesVersion;
+/** The API server URL. */
+export const apiEndpoint = cluster.apiEndpoint;
+/** The cluster admin's kubeconfig (a secret): `pulumi stack output --show-secrets kubeconfig > admin.conf`. */
+export const kubeconfig = cluster.adminKubeconfig;

@@ -1,8 +1,14 @@
-/** The whole stack file as Pulumi resources: one Node per machine, workers after the control plane. */
+/**
+ * The whole stack file as Pulumi resources: one Node per machine (prepared in parallel), then the cluster
+ * bootstrap (kubeadm init, joins, kube-proxy) over them.
+ */
 import * as pulumi from "@pulumi/pulumi";
+import { apiServerUrl } from "../cluster-config";
+import { adminKubeconfig, ClusterPki } from "../pki";
 import type { Pins } from "../pins";
 import { isControlPlane, type StackSpec } from "../stack/types";
 import type { SecretLookup } from "./connection";
+import { bootstrapCluster } from "./bootstrap";
 import { Node } from "./node";
 
 export interface ClusterArgs {
@@ -23,6 +29,10 @@ export class Cluster extends pulumi.ComponentResource {
   readonly nodes: Node[];
   /** Name, role and address of every node, in stack-file order. */
   readonly nodeSummaries: NodeSummary[];
+  /** The API server URL clients use (the control-plane endpoint, or the first control plane). */
+  readonly apiEndpoint: string;
+  /** kubeconfig for the cluster admin (kubeadm:cluster-admins), signed by the cluster CA. A secret. */
+  readonly adminKubeconfig: pulumi.Output<string>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nodeforge:cluster:Cluster", name, {}, opts);
@@ -44,6 +54,17 @@ export class Cluster extends pulumi.ComponentResource {
     const byName = new Map([...controlPlane, ...others].map((n) => [n.machineName, n]));
     this.nodes = stack.machines.map((m) => byName.get(m.name) as Node);
     this.nodeSummaries = stack.machines.map((m) => ({ name: m.name, role: m.role, address: m.address }));
-    this.registerOutputs({ nodes: this.nodeSummaries });
+
+    const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
+    bootstrapCluster({ stack, nodes: this.nodes, pki });
+    this.apiEndpoint = apiServerUrl(stack);
+    this.adminKubeconfig = pulumi.secret(
+      pulumi
+        .all([pki.caCert, pki.adminCert, pki.adminKey])
+        .apply(([caCert, clientCert, clientKey]) =>
+          adminKubeconfig({ clusterName: stack.cluster.name, server: this.apiEndpoint, caCert, clientCert, clientKey }),
+        ),
+    );
+    this.registerOutputs({ nodes: this.nodeSummaries, apiEndpoint: this.apiEndpoint });
   }
 }

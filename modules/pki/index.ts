@@ -13,3 +13,19 @@ export {
   type EtcdPkiOutputs,
   type EtcdPkiProvider,
 } from "./etcd-pki";
+export {
+  ADMIN_COMMON_NAME,
+  ADMIN_ORGANIZATION,
+  ADMIN_VALIDITY_DAYS,
+  caCertHash,
+  CLUSTER_CA_VALIDITY_DAYS,
+  CLUSTER_PKI_SECRET_OUTPUTS,
+  ClusterPki,
+  clusterPkiProvider,
+  generateClusterPki,
+  type ClusterPkiArgs,
+  type ClusterPkiInputs,
+  type ClusterPkiOutputs,
+  type ClusterPkiProvider,
+} from "./cluster-pki";
+export { adminKubeconfig, type AdminKubeconfigArgs } from "./kubeconfig";

@@ -20,6 +20,28 @@ export interface RegisteredResource {
   inputs: Record<string, unknown>;
 }
 
+export const CLUSTER_PKI_TYPE = "pulumi-nodejs:dynamic/nodeforge:ClusterPki";
+
+/**
+ * What the mock engine answers for ClusterPki, whose real provider generates keys (seconds of RSA in pure JS):
+ * well-formed stand-ins, clearly not key material, so programs that render kubeadm files evaluate quickly.
+ */
+export const FAKE_CLUSTER_PKI: Record<string, string> = {
+  caCert: "TEST CA CERTIFICATE",
+  caKey: "TEST CA KEY",
+  frontProxyCaCert: "TEST FRONT PROXY CA CERTIFICATE",
+  frontProxyCaKey: "TEST FRONT PROXY CA KEY",
+  etcdCaCert: "TEST ETCD CA CERTIFICATE",
+  etcdCaKey: "TEST ETCD CA KEY",
+  serviceAccountKey: "TEST SERVICE ACCOUNT KEY",
+  serviceAccountPub: "TEST SERVICE ACCOUNT PUBLIC KEY",
+  bootstrapToken: "abcdef.0123456789abcdef",
+  certificateKey: "0".repeat(64),
+  caCertHash: `sha256:${"1".repeat(64)}`,
+  adminCert: "TEST ADMIN CERTIFICATE",
+  adminKey: "TEST ADMIN KEY",
+};
+
 let installed = false;
 export const registered: RegisteredResource[] = [];
 
@@ -31,7 +53,8 @@ export function installMocks(): void {
     {
       newResource(args) {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
-        return { id: `${args.name}-id`, state: args.inputs };
+        const generated = args.type === CLUSTER_PKI_TYPE ? FAKE_CLUSTER_PKI : {};
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...generated } };
       },
       call(args) {
         return args.inputs;

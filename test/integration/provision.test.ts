@@ -15,6 +15,8 @@ import { ensureTinyImage } from "../harness/tiny-image";
 
 const NAMES = ["cp-1", "worker-1", "worker-2"];
 const BINARIES = ["kubelet", "kubeadm", "kubectl", "crictl"].map((b) => `/usr/local/bin/${b}`);
+/** What the cluster bootstrap writes: kubeadm configs, the cluster CAs, kube-proxy's manifest. */
+const BOOTSTRAP_PATHS = ["/etc/kubernetes/nodeforge", "/etc/kubernetes/pki", "/etc/kubernetes"];
 const log = (line: string): void => console.log(line);
 
 function changed(report: ReplayReport): string[] {
@@ -91,6 +93,9 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
           .map((p) => `test -f ${p}`)
           .join(" && ")}`,
       );
+      // The cluster bootstrap ran its (test double) kubeadm with a config only root can read.
+      const config = machine.name === "cp-1" ? "kubeadm-init.yaml" : "kubeadm-join.yaml";
+      assert.equal((await inMachine(machine, `stat -c %a /etc/kubernetes/nodeforge/${config}`)).trim(), "600");
       // Any output of systemd-analyze verify (it only warns on unknown keys) is a failure.
       const verify = await machine.run("systemd-analyze verify kubelet.service containerd.service 2>&1");
       assert.equal(verify.stdout.trim(), "", `${machine.name}: systemd-analyze verify`);
@@ -142,7 +147,7 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
     for (const machine of machines()) {
       const leftovers = await inMachine(
         machine,
-        `for p in ${[...managedPaths(), ...BINARIES, "/var/lib/nodeforge", "/etc/systemd/system/containerd.service.d"].join(" ")}; do [ ! -e "$p" ] || echo "$p"; done`,
+        `for p in ${[...managedPaths(), ...BINARIES, ...BOOTSTRAP_PATHS, "/var/lib/nodeforge", "/etc/systemd/system/containerd.service.d"].join(" ")}; do [ ! -e "$p" ] || echo "$p"; done`,
       );
       // The harness mounts a directory at /var/lib/containerd (as a dedicated disk would be): emptied, kept.
       assert.equal(await inMachine(machine, "ls -A /var/lib/containerd"), "", `${machine.name}: containerd data left`);

@@ -48,7 +48,16 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
         assert.equal(cmd.parent, node.resource);
       }
     }
-    assert.equal(commands().length, 3 * STEPS.length);
+    // Plus the cluster bootstrap: kubeadm init, two joins and kube-proxy (test/unit/bootstrap.test.ts).
+    const bootstrap = ["cp-1-kubeadm-init", "worker-1-kubeadm-join", "worker-2-kubeadm-join", "cp-1-kube-proxy"];
+    assert.deepEqual(
+      commands()
+        .map((c) => c.name)
+        .filter((n) => !STEPS.some((s) => n.endsWith(`-${s.name}`)))
+        .sort(),
+      bootstrap.sort(),
+    );
+    assert.equal(commands().length, 3 * STEPS.length + bootstrap.length);
   });
 
   it("writes each managed file with a RemoteFile dynamic resource named after its path", () => {
@@ -188,11 +197,11 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
   });
 
-  it("re-runs a step in place when its files change: triggers carry the files' hash and update = create", () => {
+  it("re-runs a step in place when its files change: triggers carry the files' hash and update = create", async () => {
     for (const cmd of commands()) {
-      const triggers = cmd.props.triggers as string[];
+      const triggers = cmd.props.triggers as pulumi.Input<string>[];
       assert.equal(triggers.length, 1);
-      assert.match(triggers[0] ?? "", /^[0-9a-f]{64}$/);
+      assert.match(await outputValue(triggers[0] ?? ""), /^[0-9a-f]{64}$/);
       assert.equal(cmd.props.update, cmd.props.create);
     }
     const kubelet = byName("cp-1-configure-kubelet");
@@ -225,7 +234,8 @@ describe("Pulumi program with a bastion (mocks)", () => {
 
   it("passes the bastion as remote.Command's proxy, its host key pinned and its key secret", async () => {
     const commands = resources.filter((r) => r.type === "command:remote:Command");
-    assert.equal(commands.length, 2 * STEPS.length);
+    // The node steps, plus kubeadm init, the worker's join and kube-proxy.
+    assert.equal(commands.length, 2 * STEPS.length + 3);
     for (const cmd of commands) {
       const connection = cmd.props.connection as Record<string, unknown>;
       const proxy = connection.proxy as Record<string, unknown>;

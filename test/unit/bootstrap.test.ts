@@ -1,0 +1,144 @@
+/**
+ * The cluster bootstrap under Pulumi's mocks on a highly available stack (3 control planes, 2 workers):
+ * kubeadm init -> control-plane joins one at a time -> worker joins in parallel -> kube-proxy, and the
+ * secrets it carries stay secrets.
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "../../modules/components";
+import { parseStack } from "../../modules/stack";
+import {
+  captureProgram,
+  FAKE_CLUSTER_PKI,
+  isSecret,
+  outputValue,
+  type CapturedResource,
+} from "../harness/pulumi-mocks";
+import { TEST_HOST_KEY } from "../harness/stack-builder";
+
+const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
+const MACHINES = [
+  ["cp-1", "control-plane"],
+  ["cp-2", "control-plane"],
+  ["cp-3", "control-plane"],
+  ["worker-1", "worker"],
+  ["worker-2", "worker"],
+];
+
+function haStack() {
+  const machines = MACHINES.map(([name, role], i) =>
+    [
+      `  - name: ${name}`,
+      `    address: 192.0.2.${10 + i}`,
+      `    role: ${role}`,
+      "    os: debian-12",
+      `    hostKey: ${TEST_HOST_KEY}`,
+    ].join("\n"),
+  );
+  const yaml = [
+    "cluster:",
+    "  name: ha",
+    '  kubernetesVersion: "1.34.4"',
+    "  controlPlaneEndpoint: 192.0.2.100:6443",
+    "machines:",
+    ...machines,
+  ].join("\n");
+  return parseStack(`${yaml}\n`, "ha.yaml");
+}
+
+describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
+  let resources: CapturedResource[];
+  let cluster: Cluster;
+  const byName = (name: string) => {
+    const found = resources.find((r) => r.name === name);
+    assert.ok(found, `resource ${name} was registered`);
+    return found;
+  };
+  const dependsOn = (name: string, other: string) => byName(name).dependsOn.includes(byName(other).resource);
+
+  before(async () => {
+    const stack = haStack();
+    resources = await captureProgram((transformations) => {
+      cluster = new Cluster("ha", { stack, secret: () => pulumi.secret("KEY") }, { transformations });
+    });
+  });
+
+  it("runs kubeadm init on the first control plane once it is prepared", () => {
+    assert.equal(byName("cp-1-kubeadm-init").type, "command:remote:Command");
+    assert.ok(dependsOn("cp-1-kubeadm-init", "cp-1-configure-kubelet"));
+    assert.match(String(byName("cp-1-kubeadm-init").props.create), /kubeadm init --config/);
+    assert.match(String(byName("cp-1-kubeadm-init").props.delete), /kubeadm reset --force/);
+  });
+
+  it("joins the other control planes one at a time, after init", () => {
+    assert.ok(dependsOn("cp-2-kubeadm-join", "cp-1-kubeadm-init"));
+    assert.ok(dependsOn("cp-3-kubeadm-join", "cp-2-kubeadm-join"));
+    assert.ok(!dependsOn("cp-2-kubeadm-join", "cp-3-kubeadm-join"));
+  });
+
+  it("joins workers after every control plane, in parallel with each other", () => {
+    for (const worker of ["worker-1", "worker-2"]) {
+      assert.ok(dependsOn(`${worker}-kubeadm-join`, "cp-3-kubeadm-join"), `${worker} after cp-3`);
+      assert.ok(dependsOn(`${worker}-kubeadm-join`, `${worker}-configure-kubelet`));
+    }
+    assert.ok(!dependsOn("worker-2-kubeadm-join", "worker-1-kubeadm-join"));
+    assert.ok(!dependsOn("worker-1-kubeadm-join", "worker-2-kubeadm-join"));
+  });
+
+  it("applies kube-proxy on the first control plane after every join", async () => {
+    for (const join of ["cp-3-kubeadm-join", "worker-1-kubeadm-join", "worker-2-kubeadm-join"]) {
+      assert.ok(dependsOn("cp-1-kube-proxy", join), `kube-proxy after ${join}`);
+    }
+    assert.match(
+      String(byName("cp-1-kube-proxy").props.create),
+      /kubectl --kubeconfig \/etc\/kubernetes\/admin\.conf apply --server-side/,
+    );
+    const manifest = byName("cp-1-kube-proxy-etc-kubernetes-nodeforge-kube-proxy.yaml");
+    assert.match(await outputValue(manifest.props.content as pulumi.Output<string>), /kind: DaemonSet/);
+  });
+
+  it("keeps the token, the certificate key and the CA keys secret, in files only root can read", async () => {
+    const secretFiles = [
+      "cp-1-kubeadm-init-etc-kubernetes-nodeforge-kubeadm-init.yaml",
+      "cp-1-kubeadm-init-etc-kubernetes-pki-ca.key",
+      "cp-1-kubeadm-init-etc-kubernetes-pki-sa.key",
+      "cp-2-kubeadm-join-etc-kubernetes-nodeforge-kubeadm-join.yaml",
+      "worker-1-kubeadm-join-etc-kubernetes-nodeforge-kubeadm-join.yaml",
+    ];
+    for (const name of secretFiles) {
+      const file = byName(name);
+      assert.equal(file.type, FILE_TYPE);
+      assert.equal(file.props.mode, "0600", `${name} mode`);
+      assert.equal(await isSecret(file.props.content), true, `${name} content is secret`);
+    }
+    const init = await outputValue(byName(secretFiles[0] as string).props.content as pulumi.Output<string>);
+    assert.match(init, new RegExp(`token: "${FAKE_CLUSTER_PKI.bootstrapToken}"`));
+    const join = await outputValue(byName(secretFiles[3] as string).props.content as pulumi.Output<string>);
+    assert.ok(join.includes(FAKE_CLUSTER_PKI.caCertHash as string), "the join carries the CA cert hash");
+    assert.ok(
+      join.includes(FAKE_CLUSTER_PKI.certificateKey as string),
+      "a control-plane join carries the certificate key",
+    );
+    const workerJoin = await outputValue(byName(secretFiles[4] as string).props.content as pulumi.Output<string>);
+    assert.ok(
+      !workerJoin.includes(FAKE_CLUSTER_PKI.certificateKey as string),
+      "a worker never gets the certificate key",
+    );
+    for (const cmd of resources.filter((r) => r.type === "command:remote:Command")) {
+      assert.ok(
+        !String(cmd.props.create).includes(FAKE_CLUSTER_PKI.bootstrapToken as string),
+        `${cmd.name}: no token on a command line`,
+      );
+      for (const trigger of cmd.props.triggers as unknown[])
+        assert.ok(!String(await outputValue(trigger as pulumi.Output<string>)).includes("abcdef"));
+    }
+    assert.equal(byName("cp-1-kubeadm-init-etc-kubernetes-pki-ca.crt").props.mode, "0644");
+  });
+
+  it("exports the API endpoint and an admin kubeconfig as a secret", async () => {
+    assert.equal(cluster.apiEndpoint, "https://192.0.2.100:6443");
+    assert.equal(await isSecret(cluster.adminKubeconfig), true);
+    assert.match(await outputValue(cluster.adminKubeconfig), /server: https:\/\/192\.0\.2\.100:6443/);
+  });
+});
