@@ -3,6 +3,10 @@
  * kubeadm init on the first control-plane machine -> control-plane joins, one at a time -> worker joins, in
  * parallel -> kube-proxy applied as a DaemonSet. Secrets (CA keys, bootstrap token, certificate key) come from
  * ClusterPki and stay Pulumi secrets: the files carrying them are written mode 0600 with secret content.
+ *
+ * With an external etcd cluster (stack `etcd.external`), kubeadm init waits for every EtcdMember, and every
+ * control-plane machine gets the etcd CA and EtcdPki's client certificate and key in EXTERNAL_ETCD_DIR, the files
+ * kubeadm's `etcd.external` names; ClusterPki's stacked etcd CA is not written.
  */
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -14,18 +18,26 @@ import {
   kubeadmJoinFile,
   kubeProxyManifestFile,
   KUBE_PROXY_MANIFEST,
+  type ExternalEtcd,
 } from "../cluster-config";
-import type { ClusterPki } from "../pki";
+import { etcdClientUrls, type EtcdCluster } from "../etcd";
+import type { ClusterPki, EtcdPki } from "../pki";
 import { render } from "../render";
 import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
 import { sha256 } from "../steps/hash";
 import { ownedPaths } from "../steps/owned-paths";
 import { rootFile, type ManagedFile } from "../steps/types";
 import { STATE_DIR } from "../steps/constants";
+import type { EtcdMember } from "./etcd-member";
 import type { Node } from "./node";
-import { privilegeOf, remoteStep, type StepFile } from "./remote-step";
+import { filesTrigger, privilegeOf, remoteStep, type StepFile } from "./remote-step";
 
 const PKI_DIR = "/etc/kubernetes/pki";
+/** Where every control-plane machine keeps what kube-apiserver needs to reach the external etcd cluster. */
+export const EXTERNAL_ETCD_DIR = `${PKI_DIR}/etcd-external`;
+export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
+export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
+export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
 
 /** Values the bootstrap scripts share with the node steps' prelude. */
 function preludeValues(machine: MachineSpec, step: string): Record<string, unknown> {
@@ -40,18 +52,42 @@ function publicFile(path: string, content: pulumi.Output<string>): StepFile {
   return { path, content, mode: "0644", owner: "root", group: "root" };
 }
 
-/** The CAs and the service-account key kubeadm init finds in place instead of generating its own. */
-function pkiFiles(pki: ClusterPki): StepFile[] {
+/**
+ * The CAs and the service-account key kubeadm init finds in place instead of generating its own. The stacked etcd
+ * CA only without an external etcd cluster (whose CA is EtcdPki's, see externalEtcdFiles).
+ */
+function pkiFiles(pki: ClusterPki, stackedEtcd: boolean): StepFile[] {
   return [
     publicFile(`${PKI_DIR}/ca.crt`, pki.caCert),
     secretFile(`${PKI_DIR}/ca.key`, pki.caKey),
     publicFile(`${PKI_DIR}/front-proxy-ca.crt`, pki.frontProxyCaCert),
     secretFile(`${PKI_DIR}/front-proxy-ca.key`, pki.frontProxyCaKey),
-    publicFile(`${PKI_DIR}/etcd/ca.crt`, pki.etcdCaCert),
-    secretFile(`${PKI_DIR}/etcd/ca.key`, pki.etcdCaKey),
+    ...(stackedEtcd
+      ? [publicFile(`${PKI_DIR}/etcd/ca.crt`, pki.etcdCaCert), secretFile(`${PKI_DIR}/etcd/ca.key`, pki.etcdCaKey)]
+      : []),
     secretFile(`${PKI_DIR}/sa.key`, pki.serviceAccountKey),
     publicFile(`${PKI_DIR}/sa.pub`, pki.serviceAccountPub),
   ];
+}
+
+/** The external etcd cluster's CA and the API servers' client certificate and key, for every control plane. */
+function externalEtcdFiles(etcd: ExternalEtcdMembers | undefined): StepFile[] {
+  if (!etcd) return [];
+  return [
+    publicFile(EXTERNAL_ETCD_CA_FILE, etcd.pki.caCert),
+    publicFile(EXTERNAL_ETCD_CERT_FILE, etcd.pki.clientCert),
+    secretFile(EXTERNAL_ETCD_KEY_FILE, etcd.pki.clientKey),
+  ];
+}
+
+/** kubeadm's `etcd.external` for the external etcd cluster (files from externalEtcdFiles). */
+function externalEtcdConfig(etcd: ExternalEtcdMembers): ExternalEtcd {
+  return {
+    endpoints: etcdClientUrls(etcd.cluster),
+    caFile: EXTERNAL_ETCD_CA_FILE,
+    certFile: EXTERNAL_ETCD_CERT_FILE,
+    keyFile: EXTERNAL_ETCD_KEY_FILE,
+  };
 }
 
 /** A kubeadm config file rendered inside the secrets' apply: its content is secret as a whole. */
@@ -62,38 +98,42 @@ function kubeadmFile(file: pulumi.Output<ManagedFile>, path: string): StepFile {
   );
 }
 
-/** What changes a step's files: their paths and (secret-derived) contents, hashed so no secret leaks. */
-function filesTrigger(files: StepFile[]): pulumi.Output<string> {
-  return pulumi
-    .all(files.map((f) => pulumi.output(f.content)))
-    .apply((contents) => sha256(files.map((f, i) => `${f.path}\0${f.mode}\0${contents[i] ?? ""}`).join("\0")));
-}
-
 function resetScript(machine: MachineSpec, files: StepFile[], step: string): string {
   const owned = ownedPaths(files.map((f) => rootFile(f.path, "", f.mode)));
   return render("scripts/kubeadm-reset.sh.hbs", { ...preludeValues(machine, step), owned });
+}
+
+/** The external etcd cluster (stack `etcd.external`): its PKI and its members' components. */
+export interface ExternalEtcdMembers {
+  cluster: EtcdCluster;
+  pki: EtcdPki;
+  members: EtcdMember[];
 }
 
 export interface BootstrapArgs {
   stack: StackSpec;
   nodes: Node[];
   pki: ClusterPki;
+  /** Absent for stacked etcd (kubeadm runs etcd on the control planes). */
+  etcd?: ExternalEtcdMembers;
 }
 
 /** Creates the bootstrap resources, each under the Node it runs on; returns the last one (kube-proxy applied). */
 export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
-  const { stack, pki } = args;
+  const { stack, pki, etcd } = args;
   const nodeOf = new Map(args.nodes.map((n) => [n.machineName, n]));
   const node = (machine: MachineSpec) => nodeOf.get(machine.name) as Node;
   const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
   if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
   const secrets = pulumi.all([pki.bootstrapToken, pki.certificateKey, pki.caCertHash]);
 
+  const initOptions = etcd ? { externalEtcd: externalEtcdConfig(etcd) } : {};
   const initFiles = [
-    ...pkiFiles(pki),
+    ...pkiFiles(pki, !etcd),
+    ...externalEtcdFiles(etcd),
     kubeadmFile(
       secrets.apply(([bootstrapToken, certificateKey]) =>
-        kubeadmInitFile(stack, first, { bootstrapToken, certificateKey }),
+        kubeadmInitFile(stack, first, { bootstrapToken, certificateKey }, initOptions),
       ),
       KUBEADM_INIT_CONFIG,
     ),
@@ -111,13 +151,15 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       }),
       deleteScript: resetScript(first, initFiles, "kubeadm-init"),
       triggers: [filesTrigger(initFiles)],
-      dependsOn: [node(first).ready],
+      // An external etcd cluster must be up first: each member's step waits until its member is healthy.
+      dependsOn: [node(first).ready, ...(etcd?.members.map((m) => m.ready) ?? [])],
     },
     privilegeOf(node(first).access, first.ssh.sudo),
   );
 
   const join = (machine: MachineSpec, after: pulumi.Resource[]) => {
     const files = [
+      ...(isControlPlane(machine) ? externalEtcdFiles(etcd) : []),
       kubeadmFile(
         secrets.apply(([bootstrapToken, certificateKey, caCertHash]) =>
           kubeadmJoinFile(stack, machine, {
@@ -147,7 +189,8 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     );
   };
 
-  // Control-plane machines join one at a time: each adds an etcd member, and etcd grows one member at a time.
+  // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
+  // at a time.
   let controlPlaneDone: pulumi.Resource = init;
   for (const machine of otherControlPlanes) controlPlaneDone = join(machine, [controlPlaneDone]);
   const workers = stack.machines.filter((m) => !isControlPlane(m)).map((m) => join(m, [controlPlaneDone]));

@@ -4,11 +4,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { apiServerUrl } from "../cluster-config";
-import { adminKubeconfig, ClusterPki } from "../pki";
+import { etcdClusterOf } from "../etcd";
+import { adminKubeconfig, ClusterPki, EtcdPki } from "../pki";
 import type { Pins } from "../pins";
 import { isControlPlane, type StackSpec } from "../stack/types";
 import type { SecretLookup } from "./connection";
-import { bootstrapCluster } from "./bootstrap";
+import { bootstrapCluster, type ExternalEtcdMembers } from "./bootstrap";
+import { EtcdMember } from "./etcd-member";
 import { Node } from "./node";
 
 export interface ClusterArgs {
@@ -27,6 +29,8 @@ export interface NodeSummary {
 
 export class Cluster extends pulumi.ComponentResource {
   readonly nodes: Node[];
+  /** The external etcd cluster's members, in stack-file order; empty for stacked etcd. */
+  readonly etcdMembers: EtcdMember[];
   /** Name, role and address of every node, in stack-file order. */
   readonly nodeSummaries: NodeSummary[];
   /** The API server URL clients use (the control-plane endpoint, or the first control plane). */
@@ -55,8 +59,11 @@ export class Cluster extends pulumi.ComponentResource {
     this.nodes = stack.machines.map((m) => byName.get(m.name) as Node);
     this.nodeSummaries = stack.machines.map((m) => ({ name: m.name, role: m.role, address: m.address }));
 
+    const etcd = this.externalEtcd(name, args);
+    this.etcdMembers = etcd?.members ?? [];
+
     const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
-    bootstrapCluster({ stack, nodes: this.nodes, pki });
+    bootstrapCluster({ stack, nodes: this.nodes, pki, ...(etcd ? { etcd } : {}) });
     this.apiEndpoint = apiServerUrl(stack);
     this.adminKubeconfig = pulumi.secret(
       pulumi
@@ -66,5 +73,22 @@ export class Cluster extends pulumi.ComponentResource {
         ),
     );
     this.registerOutputs({ nodes: this.nodeSummaries, apiEndpoint: this.apiEndpoint });
+  }
+
+  /** With `etcd.external`: one EtcdPki for the cluster, one EtcdMember per etcd machine (they start in parallel). */
+  private externalEtcd(name: string, args: ClusterArgs): ExternalEtcdMembers | undefined {
+    const { stack } = args;
+    const cluster = etcdClusterOf(stack);
+    if (!cluster) return undefined;
+    const pki = new EtcdPki(
+      `${name}-etcd-pki`,
+      { clusterName: cluster.name, members: cluster.members },
+      { parent: this },
+    );
+    const members = (stack.etcd?.external.machines ?? []).map(
+      (machine) =>
+        new EtcdMember(machine.name, { stack, machine, cluster, pki, secret: args.secret }, { parent: this }),
+    );
+    return { cluster, pki, members };
   }
 }

@@ -17,7 +17,10 @@ export interface MachineAccess {
   sudoStdin?: pulumi.Output<string>;
 }
 
-function passwordLine(machine: MachineSpec, password: string): string {
+/** What reaching a machine needs: a Kubernetes node's MachineSpec, or an external etcd member's EtcdMachineSpec. */
+export type ReachableMachine = Pick<MachineSpec, "name" | "address" | "hostKey" | "ssh">;
+
+function passwordLine(machine: ReachableMachine, password: string): string {
   try {
     return sudoPasswordLine(password);
   } catch (error) {
@@ -25,7 +28,7 @@ function passwordLine(machine: MachineSpec, password: string): string {
   }
 }
 
-export function machineAccess(machine: MachineSpec, secret: SecretLookup): MachineAccess {
+export function machineAccess(machine: ReachableMachine, secret: SecretLookup): MachineAccess {
   const { ssh } = machine;
   const { bastion } = ssh;
   const privateKey = pulumi.secret(secret(ssh.privateKeyConfig));

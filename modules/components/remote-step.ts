@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteFile } from "../remote";
 import { scriptCommandLine, type PrivilegeSettings } from "../remote/command-line";
+import { sha256 } from "../steps/hash";
 import type { MachineAccess } from "./connection";
 
 /** A file for a step; `content` may be an Output (e.g. rendered from secrets), then mark it `secret`. */
@@ -23,7 +24,8 @@ export interface RemoteStepArgs {
   name: string;
   access: MachineAccess;
   files: StepFile[];
-  script: string;
+  /** The step's script; an Output when it is rendered from resource outputs (it must carry no secret). */
+  script: pulumi.Input<string>;
   deleteScript?: string;
   /** Values whose change re-runs the script (the files' hash, at least). */
   triggers: pulumi.Input<unknown>[];
@@ -37,6 +39,13 @@ export function pathSlug(path: string): string {
 
 export function privilegeOf(access: MachineAccess, sudo: boolean): PrivilegeSettings {
   return { sudo, sudoPasswordOnStdin: access.sudoStdin !== undefined };
+}
+
+/** What changes a step's files: their paths and (secret-derived) contents, hashed so no secret leaks. */
+export function filesTrigger(files: StepFile[]): pulumi.Output<string> {
+  return pulumi
+    .all(files.map((f) => pulumi.output(f.content)))
+    .apply((contents) => sha256(files.map((f, i) => `${f.path}\0${f.mode}\0${contents[i] ?? ""}`).join("\0")));
 }
 
 /** Creates the step's resources under `parent`; returns its command (done = the step is applied). */
@@ -53,7 +62,10 @@ export function remoteStep(
         { parent, dependsOn: args.dependsOn },
       ),
   );
-  const script = scriptCommandLine(args.script, privilege);
+  const script =
+    typeof args.script === "string"
+      ? scriptCommandLine(args.script, privilege)
+      : pulumi.output(args.script).apply((text) => scriptCommandLine(text, privilege));
   return new command.remote.Command(
     args.name,
     {

@@ -44,6 +44,17 @@ export const ETCD_STEP = "etcd-member";
 /** The unit the script enables and starts: UnitState watches it. */
 export const ETCD_UNIT: StepUnit = { name: ETCD_UNIT_NAME, running: true };
 
+/** The paths etcdMemberFiles returns, in its order (known before the certificates exist). */
+export const ETCD_MEMBER_PATHS: readonly string[] = [
+  ETCD_CA_FILE,
+  ETCD_MEMBER_CERT_FILE,
+  ETCD_MEMBER_KEY_FILE,
+  ETCD_CLIENT_CERT_FILE,
+  ETCD_CLIENT_KEY_FILE,
+  ETCD_CONFIG_FILE,
+  ETCD_UNIT_FILE,
+];
+
 /** Debian packages the member needs: the server and etcdctl (the health check, and operators). */
 export const ETCD_PACKAGES = ["etcd-server", "etcd-client"];
 
@@ -189,15 +200,7 @@ export function etcdMemberDeleteScript(
 ): string {
   const self = memberOf(member, cluster);
   const os = options.os ?? debian12;
-  const paths = [
-    ETCD_CA_FILE,
-    ETCD_MEMBER_CERT_FILE,
-    ETCD_MEMBER_KEY_FILE,
-    ETCD_CLIENT_CERT_FILE,
-    ETCD_CLIENT_KEY_FILE,
-    ETCD_CONFIG_FILE,
-    ETCD_UNIT_FILE,
-  ];
+  const paths = ETCD_MEMBER_PATHS;
   return render("scripts/etcd-member-delete.sh.hbs", {
     ...baseValues(self.name, os),
     unit: ETCD_UNIT_NAME,

@@ -42,6 +42,35 @@ export const FAKE_CLUSTER_PKI: Record<string, string> = {
   adminKey: "TEST ADMIN KEY",
 };
 
+export const ETCD_PKI_TYPE = "pulumi-nodejs:dynamic/nodeforge:EtcdPki";
+
+/**
+ * What the mock engine answers for EtcdPki (its real provider generates RSA keys): stand-ins, clearly not key
+ * material. Member certificates follow the inputs' members (name and address), as etcdMemberFiles checks them.
+ */
+export const FAKE_ETCD_PKI = {
+  caCert: "TEST ETCD EXTERNAL CA CERTIFICATE",
+  caKey: "TEST ETCD EXTERNAL CA KEY",
+  clientCert: "TEST ETCD CLIENT CERTIFICATE",
+  clientKey: "TEST ETCD CLIENT KEY",
+  memberCert: (name: string) => `TEST ETCD MEMBER CERTIFICATE ${name}`,
+  memberKey: (name: string) => `TEST ETCD MEMBER KEY ${name}`,
+};
+
+function fakeEtcdPki(inputs: Record<string, unknown>): Record<string, unknown> {
+  const members = Array.isArray(inputs.members) ? (inputs.members as { name: string; address: string }[]) : [];
+  return {
+    caCert: FAKE_ETCD_PKI.caCert,
+    caKey: FAKE_ETCD_PKI.caKey,
+    clientCert: FAKE_ETCD_PKI.clientCert,
+    clientKey: FAKE_ETCD_PKI.clientKey,
+    memberCerts: Object.fromEntries(
+      members.map((m) => [m.name, { address: m.address, cert: FAKE_ETCD_PKI.memberCert(m.name) }]),
+    ),
+    memberKeys: Object.fromEntries(members.map((m) => [m.name, FAKE_ETCD_PKI.memberKey(m.name)])),
+  };
+}
+
 let installed = false;
 export const registered: RegisteredResource[] = [];
 
@@ -53,7 +82,9 @@ export function installMocks(): void {
     {
       newResource(args) {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
-        const generated = args.type === CLUSTER_PKI_TYPE ? FAKE_CLUSTER_PKI : {};
+        const inputs = args.inputs as Record<string, unknown>;
+        const generated =
+          args.type === CLUSTER_PKI_TYPE ? FAKE_CLUSTER_PKI : args.type === ETCD_PKI_TYPE ? fakeEtcdPki(inputs) : {};
         return { id: `${args.name}-id`, state: { ...args.inputs, ...generated } };
       },
       call(args) {

@@ -1,0 +1,232 @@
+/**
+ * External etcd wired into the program under Pulumi's mocks (3 etcd machines, 1 control plane, 1 worker): one
+ * EtcdPki, an EtcdMember per etcd machine with its files, script and unit, kubeadm init after every member, with
+ * `etcd.external` in its configuration and the client certificate on the control plane, and no secret anywhere it
+ * could leak.
+ */
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYamlDocuments } from "yaml";
+import { Cluster } from "../../modules/components";
+import { ETCD_MEMBER_PATHS, isEtcdSecretFile } from "../../modules/etcd";
+import { parseStack } from "../../modules/stack";
+import { pathSlug } from "../../modules/components/remote-step";
+import {
+  captureProgram,
+  ETCD_PKI_TYPE,
+  FAKE_ETCD_PKI,
+  isSecret,
+  outputValue,
+  type CapturedResource,
+} from "../harness/pulumi-mocks";
+import { TEST_HOST_KEY } from "../harness/stack-builder";
+
+const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
+const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
+const COMMAND_TYPE = "command:remote:Command";
+const ETCD = ["etcd-1", "etcd-2", "etcd-3"];
+const ENDPOINTS = ["https://192.0.2.31:2379", "https://192.0.2.32:2379", "https://192.0.2.33:2379"];
+const EXTERNAL = "/etc/kubernetes/pki/etcd-external";
+const INIT_CONFIG = "cp-1-kubeadm-init-etc-kubernetes-nodeforge-kubeadm-init.yaml";
+
+function externalEtcdStack() {
+  const yaml = [
+    "cluster:",
+    "  name: ext",
+    '  kubernetesVersion: "1.34.4"',
+    "etcd:",
+    "  external:",
+    "    machines:",
+    ...ETCD.flatMap((name, i) => [
+      `      - name: ${name}`,
+      `        address: 192.0.2.${31 + i}`,
+      "        os: debian-12",
+      `        hostKey: ${TEST_HOST_KEY}`,
+    ]),
+    "machines:",
+    ...[
+      ["cp-1", "control-plane", "192.0.2.10"],
+      ["worker-1", "worker", "192.0.2.20"],
+    ].flatMap(([name, role, address]) => [
+      `  - name: ${name}`,
+      `    address: ${address}`,
+      `    role: ${role}`,
+      "    os: debian-12",
+      `    hostKey: ${TEST_HOST_KEY}`,
+    ]),
+  ].join("\n");
+  return parseStack(`${yaml}\n`, "ext.yaml");
+}
+
+/** Every private key the fake EtcdPki answers: none may reach a command line or a trigger. */
+const ETCD_SECRETS = [FAKE_ETCD_PKI.caKey, FAKE_ETCD_PKI.clientKey, ...ETCD.map(FAKE_ETCD_PKI.memberKey)];
+
+describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", () => {
+  let resources: CapturedResource[];
+  let cluster: Cluster;
+  const byName = (name: string) => {
+    const found = resources.find((r) => r.name === name);
+    assert.ok(found, `resource ${name} was registered`);
+    return found;
+  };
+  const content = (name: string) => outputValue(byName(name).props.content as pulumi.Output<string>);
+
+  before(async () => {
+    const stack = externalEtcdStack();
+    resources = await captureProgram((transformations) => {
+      cluster = new Cluster("ext", { stack, secret: () => pulumi.secret("KEY") }, { transformations });
+    });
+  });
+
+  it("creates one EtcdPki for the cluster, for the three members", () => {
+    const pkis = resources.filter((r) => r.type === ETCD_PKI_TYPE);
+    assert.deepEqual(
+      pkis.map((r) => r.name),
+      ["ext-etcd-pki"],
+    );
+    const pki = byName("ext-etcd-pki");
+    assert.equal(pki.parent, cluster);
+    assert.deepEqual(pki.props.members, [
+      { name: "etcd-1", address: "192.0.2.31" },
+      { name: "etcd-2", address: "192.0.2.32" },
+      { name: "etcd-3", address: "192.0.2.33" },
+    ]);
+  });
+
+  it("creates an EtcdMember component per etcd machine, under the Cluster, and no Node for them", () => {
+    const members = resources.filter((r) => r.type === "nodeforge:etcd:EtcdMember");
+    assert.deepEqual(
+      members.map((r) => r.name),
+      ETCD,
+    );
+    for (const member of members) assert.equal(member.parent, cluster);
+    assert.deepEqual(
+      cluster.etcdMembers.map((m) => m.machineName),
+      ETCD,
+    );
+    assert.deepEqual(
+      resources.filter((r) => r.type === "nodeforge:node:Node").map((r) => r.name),
+      ["cp-1", "worker-1"],
+    );
+  });
+
+  it("runs one etcd-member step per member, with its files, script, delete script and unit", async () => {
+    for (const name of ETCD) {
+      const member = byName(name).resource;
+      const children = resources.filter((r) => r.parent === member);
+      for (const child of children)
+        assert.ok(child.name.startsWith(`${name}-`), `${child.name} is named after ${name}`);
+      const step = byName(`${name}-etcd-member`);
+      assert.equal(step.type, COMMAND_TYPE);
+      assert.equal(step.parent, member);
+      const create = await outputValue(step.props.create as pulumi.Input<string>);
+      assert.match(create, new RegExp(`nf_machine=${name}`));
+      assert.match(create, /nf_pkg_ensure etcd-server etcd-client/);
+      assert.match(String(step.props.delete), /rm -rf \/var\/lib\/etcd\/ext/);
+      assert.equal((step.props.triggers as unknown[]).length, 1);
+
+      const files = children.filter((r) => r.type === FILE_TYPE);
+      assert.deepEqual(
+        files.map((f) => f.name),
+        ETCD_MEMBER_PATHS.map((path) => `${name}-etcd-member-${pathSlug(path)}`),
+      );
+      for (const file of files) {
+        assert.ok(step.dependsOn.includes(file.resource), `${file.name} is written before the script runs`);
+      }
+      const unit = byName(`${name}-etcd-member-unit-nodeforge-etcd.service`);
+      assert.equal(unit.type, UNIT_TYPE);
+      assert.equal(unit.parent, member);
+      assert.equal(unit.props.unit, "nodeforge-etcd.service");
+      assert.equal(unit.props.enabled, true);
+      assert.equal(unit.props.active, true);
+      assert.ok(unit.dependsOn.includes(step.resource));
+    }
+  });
+
+  it("writes the keys root-only and secret, the certificates from the EtcdPki outputs", async () => {
+    for (const name of ETCD) {
+      for (const path of ETCD_MEMBER_PATHS) {
+        const file = byName(`${name}-etcd-member-${pathSlug(path)}`);
+        if (isEtcdSecretFile(path)) {
+          assert.equal(file.props.mode, "0600", `${file.name} mode`);
+          assert.equal(await isSecret(file.props.content), true, `${file.name} content is secret`);
+        } else {
+          assert.equal(file.props.mode, "0644", `${file.name} mode`);
+        }
+      }
+      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-member.key`), FAKE_ETCD_PKI.memberKey(name));
+      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-member.crt`), FAKE_ETCD_PKI.memberCert(name));
+      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-client.key`), FAKE_ETCD_PKI.clientKey);
+      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-ca.crt`), FAKE_ETCD_PKI.caCert);
+      const config = await content(`${name}-etcd-member-etc-etcd-nodeforge-etcd.yaml`);
+      assert.ok(config.includes("etcd-1=https://192.0.2.31:2380"), "the initial cluster lists every member");
+    }
+  });
+
+  it("runs kubeadm init after every member's step", () => {
+    const init = byName("cp-1-kubeadm-init");
+    for (const name of ETCD) {
+      assert.ok(init.dependsOn.includes(byName(`${name}-etcd-member`).resource), `kubeadm init after ${name}`);
+    }
+    assert.ok(init.dependsOn.includes(byName("cp-1-configure-kubelet").resource));
+  });
+
+  it("configures kubeadm for the external cluster: its three endpoints and the client files", async () => {
+    const init = await content(INIT_CONFIG);
+    assert.match(init, /^ {2}external:$/m);
+    const cluster = parseYamlDocuments(init.split(/^---$/m).find((d) => /kind: ClusterConfiguration/.test(d)) ?? "");
+    assert.deepEqual(cluster.etcd, {
+      external: {
+        endpoints: ENDPOINTS,
+        caFile: `${EXTERNAL}/ca.crt`,
+        certFile: `${EXTERNAL}/client.crt`,
+        keyFile: `${EXTERNAL}/client.key`,
+      },
+    });
+  });
+
+  it("places the etcd CA and the client certificate and key on the control plane, not on workers", async () => {
+    const prefix = "cp-1-kubeadm-init-etc-kubernetes-pki-etcd-external";
+    assert.equal(await content(`${prefix}-ca.crt`), FAKE_ETCD_PKI.caCert);
+    assert.equal(byName(`${prefix}-ca.crt`).props.mode, "0644");
+    assert.equal(await content(`${prefix}-client.crt`), FAKE_ETCD_PKI.clientCert);
+    assert.equal(byName(`${prefix}-client.crt`).props.mode, "0644");
+    const key = byName(`${prefix}-client.key`);
+    assert.equal(key.props.mode, "0600");
+    assert.equal(await isSecret(key.props.content), true);
+    assert.equal(await content(`${prefix}-client.key`), FAKE_ETCD_PKI.clientKey);
+    assert.deepEqual(
+      resources.filter((r) => r.name.startsWith("worker-1-") && r.name.includes("etcd")).map((r) => r.name),
+      [],
+    );
+  });
+
+  it("writes no stacked etcd CA", () => {
+    const stacked = resources.filter((r) => r.type === FILE_TYPE && /-etc-kubernetes-pki-etcd-ca\./.test(r.name));
+    assert.deepEqual(
+      stacked.map((r) => r.name),
+      [],
+    );
+    assert.ok(
+      resources.some((r) => r.name === "cp-1-kubeadm-init-etc-kubernetes-pki-ca.key"),
+      "the cluster CA is",
+    );
+  });
+
+  it("puts no secret on any command line or in any trigger", async () => {
+    const commands = resources.filter((r) => r.type === COMMAND_TYPE);
+    assert.ok(commands.length > 0);
+    for (const cmd of commands) {
+      for (const field of ["create", "update", "delete"]) {
+        const line = String(await outputValue(cmd.props[field] as pulumi.Input<string>));
+        for (const secret of ETCD_SECRETS) assert.ok(!line.includes(secret), `${cmd.name}: ${field} has no key`);
+        assert.ok(!line.includes("TEST ETCD"), `${cmd.name}: ${field} carries no PKI material`);
+      }
+      for (const trigger of cmd.props.triggers as unknown[]) {
+        const value = String(await outputValue(trigger as pulumi.Output<string>));
+        assert.match(value, /^[0-9a-f]{64}$/, `${cmd.name}: a trigger is a hash`);
+      }
+    }
+  });
+});
