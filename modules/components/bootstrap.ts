@@ -18,6 +18,10 @@ import {
   kubeadmJoinFile,
   kubeProxyManifestFile,
   KUBE_PROXY_MANIFEST,
+  KUBE_VIP_MANIFEST,
+  kubeVipManifestFile,
+  SUPER_ADMIN_KUBECONFIG,
+  usesKubeVip,
   type ExternalEtcd,
 } from "../cluster-config";
 import { etcdClientUrls, type EtcdCluster } from "../etcd";
@@ -118,6 +122,34 @@ export interface BootstrapArgs {
   etcd?: ExternalEtcdMembers;
 }
 
+/**
+ * kube-vip's static pod, on every control-plane machine before kubeadm runs there, so the virtual IP answers
+ * for the control-plane endpoint from the first API server on. nodeforge's manifest mounts admin.conf.
+ */
+function kubeVipFiles(stack: StackSpec, machine: MachineSpec): StepFile[] {
+  if (!usesKubeVip(stack)) return [];
+  const file = kubeVipManifestFile(stack, machine, { bootstrap: false });
+  return [{ ...file, content: pulumi.output(file.content) }];
+}
+
+/** sed expressions that point kube-vip's kubeconfig mount at another file (only the hostPath line matches). */
+function kubeconfigSwitch(from: string, to: string): string {
+  return `s#path: ${JSON.stringify(from)}#path: ${JSON.stringify(to)}#`;
+}
+
+/** The init script: kubeadm init, with kube-vip given super-admin.conf for as long as init runs. */
+export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec): string {
+  return render("scripts/kubeadm-init.sh.hbs", {
+    ...preludeValues(machine, "kubeadm-init"),
+    adminConf: ADMIN_KUBECONFIG,
+    config: KUBEADM_INIT_CONFIG,
+    kubeVip: usesKubeVip(stack),
+    kubeVipManifest: KUBE_VIP_MANIFEST,
+    toSuperAdmin: kubeconfigSwitch(ADMIN_KUBECONFIG, SUPER_ADMIN_KUBECONFIG),
+    toAdmin: kubeconfigSwitch(SUPER_ADMIN_KUBECONFIG, ADMIN_KUBECONFIG),
+  });
+}
+
 /** Creates the bootstrap resources, each under the Node it runs on; returns the last one (kube-proxy applied). */
 export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const { stack, pki, etcd } = args;
@@ -129,6 +161,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
 
   const initOptions = etcd ? { externalEtcd: externalEtcdConfig(etcd) } : {};
   const initFiles = [
+    ...kubeVipFiles(stack, first),
     ...pkiFiles(pki, !etcd),
     ...externalEtcdFiles(etcd),
     kubeadmFile(
@@ -144,11 +177,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       name: `${first.name}-kubeadm-init`,
       access: node(first).access,
       files: initFiles,
-      script: render("scripts/kubeadm-init.sh.hbs", {
-        ...preludeValues(first, "kubeadm-init"),
-        adminConf: ADMIN_KUBECONFIG,
-        config: KUBEADM_INIT_CONFIG,
-      }),
+      script: kubeadmInitScript(stack, first),
       deleteScript: resetScript(first, initFiles, "kubeadm-init"),
       triggers: [filesTrigger(initFiles)],
       // An external etcd cluster must be up first: each member's step waits until its member is healthy.
@@ -159,7 +188,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
 
   const join = (machine: MachineSpec, after: pulumi.Resource[]) => {
     const files = [
-      ...(isControlPlane(machine) ? externalEtcdFiles(etcd) : []),
+      ...(isControlPlane(machine) ? [...kubeVipFiles(stack, machine), ...externalEtcdFiles(etcd)] : []),
       kubeadmFile(
         secrets.apply(([bootstrapToken, certificateKey, caCertHash]) =>
           kubeadmJoinFile(stack, machine, {

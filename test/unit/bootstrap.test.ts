@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "node:child_process";
 import { Cluster } from "../../modules/components";
+import { kubeadmInitScript } from "../../modules/components/bootstrap";
+import type { MachineSpec } from "../../modules/stack";
 import { parseStack } from "../../modules/stack";
 import {
   captureProgram,
@@ -26,7 +29,7 @@ const MACHINES = [
   ["worker-2", "worker"],
 ];
 
-function haStack() {
+function haStack(extraCluster = "") {
   const machines = MACHINES.map(([name, role], i) =>
     [
       `  - name: ${name}`,
@@ -41,6 +44,7 @@ function haStack() {
     "  name: ha",
     '  kubernetesVersion: "1.34.4"',
     "  controlPlaneEndpoint: 192.0.2.100:6443",
+    extraCluster,
     "machines:",
     ...machines,
   ].join("\n");
@@ -140,5 +144,63 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.equal(cluster.apiEndpoint, "https://192.0.2.100:6443");
     assert.equal(await isSecret(cluster.adminKubeconfig), true);
     assert.match(await outputValue(cluster.adminKubeconfig), /server: https:\/\/192\.0\.2\.100:6443/);
+  });
+});
+
+describe("cluster bootstrap with kube-vip (mocks)", () => {
+  let resources: CapturedResource[];
+  const byName = (name: string) => {
+    const found = resources.find((r) => r.name === name);
+    assert.ok(found, `resource ${name} was registered`);
+    return found;
+  };
+  const stack = () =>
+    haStack("  controlPlaneLoadBalancer:\n    type: kube-vip\n    address: 192.0.2.100\n    interface: eth0\n");
+
+  before(async () => {
+    const spec = stack();
+    resources = await captureProgram((transformations) => {
+      new Cluster("vip", { stack: spec, secret: () => pulumi.secret("KEY") }, { transformations });
+    });
+  });
+
+  it("puts kube-vip's static pod on every control plane before kubeadm runs there, never on workers", async () => {
+    for (const name of [
+      "cp-1-kubeadm-init-etc-kubernetes-manifests-kube-vip.yaml",
+      "cp-2-kubeadm-join-etc-kubernetes-manifests-kube-vip.yaml",
+      "cp-3-kubeadm-join-etc-kubernetes-manifests-kube-vip.yaml",
+    ]) {
+      const file = byName(name);
+      assert.equal(file.props.mode, "0600");
+      const manifest = await outputValue(file.props.content as pulumi.Output<string>);
+      assert.match(
+        manifest,
+        /path: "\/etc\/kubernetes\/admin\.conf"/,
+        `${name}: nodeforge's manifest mounts admin.conf`,
+      );
+      assert.match(manifest, /192\.0\.2\.100/);
+    }
+    assert.ok(!resources.some((r) => r.name.startsWith("worker-") && r.name.endsWith("kube-vip.yaml")));
+  });
+
+  it("gives kube-vip super-admin.conf only while kubeadm init runs, and back even when init fails", () => {
+    const script = kubeadmInitScript(stack(), stack().machines[0] as MachineSpec);
+    const toSuper = script.indexOf("super-admin.conf\"#' /etc/kubernetes/manifests/kube-vip.yaml");
+    const init = script.indexOf("kubeadm init --config");
+    const back = script.lastIndexOf("admin.conf\"#' /etc/kubernetes/manifests/kube-vip.yaml");
+    assert.ok(toSuper > 0 && toSuper < init && init < back, "switch, init, switch back");
+    assert.match(
+      script,
+      /\|\| \{\n\s+nf_rc=\$\?\n\s+sed -i 's#path: "\/etc\/kubernetes\/super-admin\.conf"#path: "\/etc\/kubernetes\/admin\.conf"#'/,
+    );
+  });
+
+  it("renders init scripts that pass shellcheck and dash -n, with and without kube-vip", () => {
+    for (const spec of [stack(), haStack()]) {
+      const script = kubeadmInitScript(spec, spec.machines[0] as MachineSpec);
+      const check = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: script, encoding: "utf8" });
+      assert.equal(check.status, 0, check.stdout);
+      assert.equal(spawnSync("dash", ["-n"], { input: script }).status, 0);
+    }
   });
 });
