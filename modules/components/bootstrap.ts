@@ -218,11 +218,40 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     );
   };
 
+  /**
+   * On the first control plane: waits until the joined machine's Node is registered; on destroy, drains it and
+   * deletes the Node before the machine's own kubeadm reset (which depends on nothing of this, so runs after).
+   */
+  const registration = (machine: MachineSpec, joined: pulumi.Resource) => {
+    const values = { ...preludeValues(first, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
+    const script = render("scripts/node-registered.sh.hbs", values);
+    return remoteStep(
+      node(first),
+      {
+        name: `${machine.name}-registration`,
+        access: node(first).access,
+        files: [],
+        script,
+        deleteScript: render("scripts/node-drain.sh.hbs", values),
+        // No files: the script itself is what a change re-runs.
+        triggers: [sha256(script)],
+        dependsOn: [joined],
+      },
+      privilegeOf(node(first).access, first.ssh.sudo),
+    );
+  };
+
   // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
   // at a time.
   let controlPlaneDone: pulumi.Resource = init;
-  for (const machine of otherControlPlanes) controlPlaneDone = join(machine, [controlPlaneDone]);
-  const workers = stack.machines.filter((m) => !isControlPlane(m)).map((m) => join(m, [controlPlaneDone]));
+  const registered: pulumi.Resource[] = [];
+  for (const machine of otherControlPlanes) {
+    controlPlaneDone = join(machine, [controlPlaneDone]);
+    registered.push(registration(machine, controlPlaneDone));
+  }
+  const workers = stack.machines
+    .filter((m) => !isControlPlane(m))
+    .map((m) => registration(m, join(m, [controlPlaneDone])));
 
   const manifest = kubeProxyManifestFile(stack);
   const proxyFiles = [publicFile(manifest.path, pulumi.output(manifest.content))];
@@ -245,7 +274,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
         owned,
       }),
       triggers: [sha256(manifest.content)],
-      dependsOn: [controlPlaneDone, ...workers],
+      dependsOn: [controlPlaneDone, ...registered, ...workers],
     },
     privilegeOf(node(first).access, first.ssh.sudo),
   );

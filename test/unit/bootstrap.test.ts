@@ -90,10 +90,25 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.ok(!dependsOn("worker-1-kubeadm-join", "worker-2-kubeadm-join"));
   });
 
-  it("applies kube-proxy on the first control plane after every join", async () => {
-    for (const join of ["cp-3-kubeadm-join", "worker-1-kubeadm-join", "worker-2-kubeadm-join"]) {
-      assert.ok(dependsOn("cp-1-kube-proxy", join), `kube-proxy after ${join}`);
+  it("checks each joined machine's registration from the first control plane, and drains it on destroy", async () => {
+    for (const machine of ["cp-2", "cp-3", "worker-1", "worker-2"]) {
+      const registration = byName(`${machine}-registration`);
+      assert.ok(dependsOn(`${machine}-registration`, `${machine}-kubeadm-join`));
+      assert.equal(registration.parent, byName("cp-1").resource, "runs on the first control plane");
+      const connection = await outputValue(registration.props.connection as pulumi.Input<Record<string, unknown>>);
+      assert.equal(connection.host, "192.0.2.10");
+      assert.match(String(registration.props.create), new RegExp(`get node ${machine} `));
+      assert.match(String(registration.props.delete), new RegExp(`drain ${machine} --ignore-daemonsets`));
+      assert.match(String(registration.props.delete), new RegExp(`delete node ${machine} `));
     }
+    assert.ok(!resources.some((r) => r.name === "cp-1-registration"), "the init machine drains nobody before itself");
+  });
+
+  it("applies kube-proxy on the first control plane after every machine joined and registered", async () => {
+    for (const machine of ["cp-2", "cp-3", "worker-1", "worker-2"]) {
+      assert.ok(dependsOn("cp-1-kube-proxy", `${machine}-registration`), `kube-proxy after ${machine}`);
+    }
+    assert.ok(dependsOn("cp-1-kube-proxy", "cp-3-kubeadm-join"));
     assert.match(
       String(byName("cp-1-kube-proxy").props.create),
       /kubectl --kubeconfig \/etc\/kubernetes\/admin\.conf apply --server-side/,

@@ -48,8 +48,15 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
         assert.equal(cmd.parent, node.resource);
       }
     }
-    // Plus the cluster bootstrap: kubeadm init, two joins and kube-proxy (test/unit/bootstrap.test.ts).
-    const bootstrap = ["cp-1-kubeadm-init", "worker-1-kubeadm-join", "worker-2-kubeadm-join", "cp-1-kube-proxy"];
+    // Plus the cluster bootstrap: kubeadm init, joins, registrations, kube-proxy (test/unit/bootstrap.test.ts).
+    const bootstrap = [
+      "cp-1-kubeadm-init",
+      "worker-1-kubeadm-join",
+      "worker-2-kubeadm-join",
+      "worker-1-registration",
+      "worker-2-registration",
+      "cp-1-kube-proxy",
+    ];
     assert.deepEqual(
       commands()
         .map((c) => c.name)
@@ -234,8 +241,8 @@ describe("Pulumi program with a bastion (mocks)", () => {
 
   it("passes the bastion as remote.Command's proxy, its host key pinned and its key secret", async () => {
     const commands = resources.filter((r) => r.type === "command:remote:Command");
-    // The node steps, plus kubeadm init, the worker's join and kube-proxy.
-    assert.equal(commands.length, 2 * STEPS.length + 3);
+    // The node steps, plus kubeadm init, the worker's join and registration, and kube-proxy.
+    assert.equal(commands.length, 2 * STEPS.length + 4);
     for (const cmd of commands) {
       const connection = cmd.props.connection as Record<string, unknown>;
       const proxy = connection.proxy as Record<string, unknown>;
