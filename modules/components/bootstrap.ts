@@ -37,6 +37,8 @@ import type { Node } from "./node";
 import { filesTrigger, privilegeOf, remoteStep, type StepFile } from "./remote-step";
 
 const PKI_DIR = "/etc/kubernetes/pki";
+/** The bootstrap token (`<id>.<secret>`) for the token step; root-only. */
+const BOOTSTRAP_TOKEN_FILE = "/etc/kubernetes/nodeforge/bootstrap-token";
 /** Where every control-plane machine keeps what kube-apiserver needs to reach the external etcd cluster. */
 export const EXTERNAL_ETCD_DIR = `${PKI_DIR}/etcd-external`;
 export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
@@ -219,6 +221,36 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   };
 
   /**
+   * On the first control plane, before any machine joins: issues the bootstrap token afresh (2 hours). Re-run
+   * whenever the set of joining machines changes, so a machine added days later finds a valid token.
+   */
+  function bootstrapToken(machine: MachineSpec, joiningNames: string[], after: pulumi.Resource): pulumi.Resource {
+    const files = [secretFile(BOOTSTRAP_TOKEN_FILE, pki.bootstrapToken)];
+    const joiners = [...joiningNames].sort().join(",");
+    return remoteStep(
+      node(machine),
+      {
+        name: `${machine.name}-bootstrap-token`,
+        access: node(machine).access,
+        files,
+        script: render("scripts/bootstrap-token.sh.hbs", {
+          ...preludeValues(machine, "bootstrap-token"),
+          adminConf: ADMIN_KUBECONFIG,
+          tokenFile: BOOTSTRAP_TOKEN_FILE,
+          ttlHours: 2,
+        }),
+        deleteScript: render("scripts/remove-files.sh.hbs", {
+          ...preludeValues(machine, "bootstrap-token"),
+          owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
+        }),
+        triggers: [filesTrigger(files).apply((hash) => sha256(`${hash}\0${joiners}`))],
+        dependsOn: [after],
+      },
+      privilegeOf(node(machine).access, machine.ssh.sudo),
+    );
+  }
+
+  /**
    * On the first control plane: waits until the joined machine's Node is registered; on destroy, drains it and
    * deletes the Node before the machine's own kubeadm reset (which depends on nothing of this, so runs after).
    */
@@ -243,7 +275,8 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
 
   // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
   // at a time.
-  let controlPlaneDone: pulumi.Resource = init;
+  const joining = stack.machines.filter((m) => m.name !== first.name).map((m) => m.name);
+  let controlPlaneDone: pulumi.Resource = joining.length > 0 ? bootstrapToken(first, joining, init) : init;
   const registered: pulumi.Resource[] = [];
   for (const machine of otherControlPlanes) {
     controlPlaneDone = join(machine, [controlPlaneDone]);

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { spawnSync } from "node:child_process";
 import { Cluster } from "../../modules/components";
 import { kubeadmInitScript } from "../../modules/components/bootstrap";
+import { render } from "../../modules/render";
 import type { MachineSpec } from "../../modules/stack";
 import { parseStack } from "../../modules/stack";
 import {
@@ -75,8 +76,19 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.match(String(byName("cp-1-kubeadm-init").props.delete), /kubeadm reset --force/);
   });
 
-  it("joins the other control planes one at a time, after init", () => {
-    assert.ok(dependsOn("cp-2-kubeadm-join", "cp-1-kubeadm-init"));
+  it("issues the bootstrap token afresh after init and before any join, from a root-only file", async () => {
+    assert.ok(dependsOn("cp-1-bootstrap-token", "cp-1-kubeadm-init"));
+    const file = byName("cp-1-bootstrap-token-etc-kubernetes-nodeforge-bootstrap-token");
+    assert.equal(file.props.mode, "0600");
+    assert.equal(await isSecret(file.props.content), true);
+    assert.equal(await outputValue(file.props.content as pulumi.Output<string>), FAKE_CLUSTER_PKI.bootstrapToken);
+    const create = String(byName("cp-1-bootstrap-token").props.create);
+    assert.match(create, /apply --server-side --force-conflicts --field-manager=nodeforge -f - <<NF_EOF/);
+    assert.match(create, /type: bootstrap\.kubernetes\.io\/token/);
+  });
+
+  it("joins the other control planes one at a time, after the token is issued", () => {
+    assert.ok(dependsOn("cp-2-kubeadm-join", "cp-1-bootstrap-token"));
     assert.ok(dependsOn("cp-3-kubeadm-join", "cp-2-kubeadm-join"));
     assert.ok(!dependsOn("cp-2-kubeadm-join", "cp-3-kubeadm-join"));
   });
@@ -208,6 +220,32 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       script,
       /\|\| \{\n\s+nf_rc=\$\?\n\s+sed -i 's#path: "\/etc\/kubernetes\/super-admin\.conf"#path: "\/etc\/kubernetes\/admin\.conf"#'/,
     );
+  });
+
+  it("renders every bootstrap script so that it passes shellcheck and dash -n", () => {
+    const base = {
+      machine: "cp-1",
+      step: "bootstrap-step",
+      stateDir: "/var/lib/nodeforge",
+      adminConf: "/etc/kubernetes/admin.conf",
+    };
+    const owned = { files: ["/etc/kubernetes/nodeforge/x"], directories: ["/etc/kubernetes/nodeforge"] };
+    const scripts = {
+      "bootstrap-token": { tokenFile: "/etc/kubernetes/nodeforge/bootstrap-token", ttlHours: 2 },
+      "node-registered": { node: "worker-1" },
+      "node-drain": { node: "worker-1" },
+      "kubeadm-join": { config: "/etc/kubernetes/nodeforge/kubeadm-join.yaml" },
+      "kubeadm-reset": { owned },
+      "kube-proxy-apply": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml" },
+      "kube-proxy-delete": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml", owned },
+      "remove-files": { owned },
+    };
+    for (const [name, values] of Object.entries(scripts)) {
+      const script = render(`scripts/${name}.sh.hbs`, { ...base, ...values });
+      const check = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: script, encoding: "utf8" });
+      assert.equal(check.status, 0, `${name}: ${check.stdout}`);
+      assert.equal(spawnSync("dash", ["-n"], { input: script }).status, 0, name);
+    }
   });
 
   it("renders init scripts that pass shellcheck and dash -n, with and without kube-vip", () => {

@@ -51,6 +51,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     // Plus the cluster bootstrap: kubeadm init, joins, registrations, kube-proxy (test/unit/bootstrap.test.ts).
     const bootstrap = [
       "cp-1-kubeadm-init",
+      "cp-1-bootstrap-token",
       "worker-1-kubeadm-join",
       "worker-2-kubeadm-join",
       "worker-1-registration",
@@ -241,8 +242,8 @@ describe("Pulumi program with a bastion (mocks)", () => {
 
   it("passes the bastion as remote.Command's proxy, its host key pinned and its key secret", async () => {
     const commands = resources.filter((r) => r.type === "command:remote:Command");
-    // The node steps, plus kubeadm init, the worker's join and registration, and kube-proxy.
-    assert.equal(commands.length, 2 * STEPS.length + 4);
+    // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy.
+    assert.equal(commands.length, 2 * STEPS.length + 5);
     for (const cmd of commands) {
       const connection = cmd.props.connection as Record<string, unknown>;
       const proxy = connection.proxy as Record<string, unknown>;
