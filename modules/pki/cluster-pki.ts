@@ -29,6 +29,7 @@
 import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import forge from "node-forge";
+import { newCertificate, RSA_BITS, type Issued } from "./x509";
 
 /** Days the cluster CAs are valid (10 years, as kubeadm's). */
 export const CLUSTER_CA_VALIDITY_DAYS = 3650;
@@ -38,9 +39,6 @@ export const ADMIN_VALIDITY_DAYS = 365;
 export const ADMIN_COMMON_NAME = "kubernetes-admin";
 /** Organization of the admin client certificate: kubeadm (1.29+) binds this group to cluster-admin. */
 export const ADMIN_ORGANIZATION = "kubeadm:cluster-admins";
-const RSA_BITS = 2048;
-/** notBefore lies this far in the past, so a machine whose clock is a little behind accepts a fresh certificate. */
-const BACKDATE_MS = 5 * 60 * 1000;
 const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 /** What the provider receives. */
@@ -98,37 +96,6 @@ function randomLowerAlnum(length: number): string {
 /** A kubeadm bootstrap token: `[a-z0-9]{6}.[a-z0-9]{16}` (token id, token secret). */
 function newBootstrapToken(): string {
   return `${randomLowerAlnum(6)}.${randomLowerAlnum(16)}`;
-}
-
-function serialNumber(): string {
-  // 16 random bytes with the high bit clear: a positive ASN.1 INTEGER (RFC 5280: at most 20 octets).
-  const bytes = forge.random.getBytesSync(16);
-  return (((bytes.charCodeAt(0) & 0x7f) | 0x40).toString(16) + forge.util.bytesToHex(bytes.slice(1))).padStart(32, "0");
-}
-
-interface KeyPair {
-  privateKey: forge.pki.rsa.PrivateKey;
-  publicKey: forge.pki.rsa.PublicKey;
-}
-
-interface Issued {
-  cert: string;
-  key: string;
-}
-
-function newCertificate(
-  subject: forge.pki.CertificateField[],
-  days: number,
-  keys: KeyPair,
-  now: number,
-): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialNumber();
-  cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now + days * 24 * 3600 * 1000);
-  cert.setSubject(subject);
-  return cert;
 }
 
 /** A self-signed CA with the given common name (the only subject attribute, as kubeadm's CAs have). */

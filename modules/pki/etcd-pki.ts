@@ -17,14 +17,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import forge from "node-forge";
+import { newCertificate, RSA_BITS, type Issued } from "./x509";
 
 /** Days the CA is valid. */
 export const CA_VALIDITY_DAYS = 3650;
 /** Days member and client certificates are valid (renewal: see the module comment). */
 export const LEAF_VALIDITY_DAYS = 730;
-const RSA_BITS = 2048;
-/** notBefore lies this far in the past, so a machine whose clock is a little behind accepts a fresh certificate. */
-const BACKDATE_MS = 5 * 60 * 1000;
 
 /** One etcd member as the certificates see it. */
 export interface EtcdPkiMember {
@@ -91,37 +89,6 @@ function inputFailures(news: EtcdPkiInputs): { property: string; reason: string 
     }
   });
   return failures;
-}
-
-function serialNumber(): string {
-  // 16 random bytes with the high bit clear: a positive ASN.1 INTEGER (RFC 5280: at most 20 octets).
-  const bytes = forge.random.getBytesSync(16);
-  return (((bytes.charCodeAt(0) & 0x7f) | 0x40).toString(16) + forge.util.bytesToHex(bytes.slice(1))).padStart(32, "0");
-}
-
-interface KeyPair {
-  privateKey: forge.pki.rsa.PrivateKey;
-  publicKey: forge.pki.rsa.PublicKey;
-}
-
-interface Issued {
-  cert: string;
-  key: string;
-}
-
-function newCertificate(
-  subject: forge.pki.CertificateField[],
-  days: number,
-  keys: KeyPair,
-  now: number,
-): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialNumber();
-  cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now + days * 24 * 3600 * 1000);
-  cert.setSubject(subject);
-  return cert;
 }
 
 function createCa(clusterName: string, now: number): Issued {
