@@ -3,6 +3,7 @@
  * `captureProgram` builds resources under a transformation that records every resource's type, name,
  * inputs, parent and dependsOn, then waits until the mock engine registered all of them.
  */
+import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface CapturedResource {
@@ -131,4 +132,11 @@ export async function captureProgram(
   build([record]);
   await Promise.all(captured.map((c) => outputValue(c.resource.urn)));
   return captured;
+}
+
+/** The captured resource named `name`; fails the test when the program did not register it. */
+export function findResource(resources: CapturedResource[], name: string): CapturedResource {
+  const found = resources.find((r) => r.name === name);
+  assert.ok(found, `resource ${name} was registered`);
+  return found;
 }

@@ -14,6 +14,7 @@ import type { MachineSpec } from "../../modules/stack";
 import { parseStack } from "../../modules/stack";
 import {
   captureProgram,
+  findResource,
   FAKE_CLUSTER_PKI,
   isSecret,
   outputValue,
@@ -55,11 +56,7 @@ function haStack(extraCluster = "") {
 describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   let resources: CapturedResource[];
   let cluster: Cluster;
-  const byName = (name: string) => {
-    const found = resources.find((r) => r.name === name);
-    assert.ok(found, `resource ${name} was registered`);
-    return found;
-  };
+  const byName = (name: string) => findResource(resources, name);
   const dependsOn = (name: string, other: string) => byName(name).dependsOn.includes(byName(other).resource);
 
   before(async () => {
@@ -176,11 +173,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
 
 describe("cluster bootstrap with kube-vip (mocks)", () => {
   let resources: CapturedResource[];
-  const byName = (name: string) => {
-    const found = resources.find((r) => r.name === name);
-    assert.ok(found, `resource ${name} was registered`);
-    return found;
-  };
+  const byName = (name: string) => findResource(resources, name);
   const stack = () =>
     haStack("  controlPlaneLoadBalancer:\n    type: kube-vip\n    address: 192.0.2.100\n    interface: eth0\n");
 

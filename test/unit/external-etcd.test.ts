@@ -14,6 +14,7 @@ import { parseStack } from "../../modules/stack";
 import { pathSlug } from "../../modules/components/remote-step";
 import {
   captureProgram,
+  findResource,
   ETCD_PKI_TYPE,
   FAKE_ETCD_PKI,
   isSecret,
@@ -65,11 +66,7 @@ const ETCD_SECRETS = [FAKE_ETCD_PKI.caKey, FAKE_ETCD_PKI.clientKey, ...ETCD.map(
 describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", () => {
   let resources: CapturedResource[];
   let cluster: Cluster;
-  const byName = (name: string) => {
-    const found = resources.find((r) => r.name === name);
-    assert.ok(found, `resource ${name} was registered`);
-    return found;
-  };
+  const byName = (name: string) => findResource(resources, name);
   const content = (name: string) => outputValue(byName(name).props.content as pulumi.Output<string>);
 
   before(async () => {

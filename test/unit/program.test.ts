@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
 import { STEPS } from "../../modules/steps";
 import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
-import { captureProgram, isSecret, outputValue, type CapturedResource } from "../harness/pulumi-mocks";
+import { captureProgram, isSecret, outputValue, type CapturedResource, findResource } from "../harness/pulumi-mocks";
 
 const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
 const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
@@ -17,11 +17,7 @@ const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sud
 
 describe("Pulumi program on a 3-machine stack (mocks)", () => {
   let resources: CapturedResource[];
-  const byName = (name: string) => {
-    const found = resources.find((r) => r.name === name);
-    assert.ok(found, `resource ${name} was registered`);
-    return found;
-  };
+  const byName = (name: string) => findResource(resources, name);
   const commands = () => resources.filter((r) => r.type === "command:remote:Command");
 
   before(async () => {
