@@ -10,7 +10,7 @@ import {
 } from "./constants";
 import { filesHash } from "./hash";
 import { ownedPaths } from "./owned-paths";
-import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
+import { renderedOnce, rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
 const UNIT_FILE = "/etc/systemd/system/kubelet.service";
@@ -26,7 +26,7 @@ function kubeletArgs(ctx: StepContext): string {
   return args.join(" ");
 }
 
-function files(ctx: StepContext): ManagedFile[] {
+function renderFiles(ctx: StepContext): ManagedFile[] {
   const { stack, machine } = ctx;
   return [
     rootFile(
@@ -58,6 +58,8 @@ function files(ctx: StepContext): ManagedFile[] {
     ),
   ];
 }
+
+const files = renderedOnce(renderFiles);
 
 export const configureKubelet: Step = {
   name: "configure-kubelet",

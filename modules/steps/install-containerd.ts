@@ -9,7 +9,7 @@ import {
 } from "./constants";
 import { filesHash } from "./hash";
 import { ownedPaths } from "./owned-paths";
-import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
+import { renderedOnce, rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
 /** The registry API endpoint behind a registry name (Docker Hub's differs from its name). */
@@ -17,7 +17,7 @@ function registryServer(host: string): string {
   return host === "docker.io" ? "https://registry-1.docker.io" : `https://${host}`;
 }
 
-function files(ctx: StepContext): ManagedFile[] {
+function renderFiles(ctx: StepContext): ManagedFile[] {
   const list = [
     rootFile(
       "/etc/containerd/config.toml",
@@ -58,6 +58,8 @@ function files(ctx: StepContext): ManagedFile[] {
   }
   return list;
 }
+
+const files = renderedOnce(renderFiles);
 
 export const installContainerd: Step = {
   name: "install-containerd",

@@ -1,6 +1,6 @@
 import { render } from "../render";
 import { ownedPaths } from "./owned-paths";
-import { rootFile, type ManagedFile, type Step, type StepContext } from "./types";
+import { renderedOnce, rootFile, type ManagedFile, type Step, type StepContext } from "./types";
 import { scriptValues } from "./values";
 
 const MODULES_FILE = "/etc/modules-load.d/nodeforge-kubernetes.conf";
@@ -19,12 +19,14 @@ function sysctls(ctx: StepContext): { key: string; value: string }[] {
   return list;
 }
 
-function files(ctx: StepContext): ManagedFile[] {
+function renderFiles(ctx: StepContext): ManagedFile[] {
   return [
     rootFile(MODULES_FILE, render("preflight/modules-load.conf.hbs", { modules: MODULES })),
     rootFile(SYSCTL_FILE, render("preflight/sysctl.conf.hbs", { sysctls: sysctls(ctx) })),
   ];
 }
+
+const files = renderedOnce(renderFiles);
 
 export const preflight: Step = {
   name: "preflight",

@@ -59,3 +59,19 @@ export interface Step {
 export function rootFile(path: string, content: string, mode = "0644"): ManagedFile {
   return { path, content, mode, owner: "root", group: "root" };
 }
+
+/**
+ * Renders a step's files once per context: the step's files, its script (the files' hash) and its delete
+ * script (the paths to remove) all need them, for every machine.
+ */
+export function renderedOnce(render: (ctx: StepContext) => ManagedFile[]): (ctx: StepContext) => ManagedFile[] {
+  const cache = new WeakMap<StepContext, ManagedFile[]>();
+  return (ctx) => {
+    let files = cache.get(ctx);
+    if (!files) {
+      files = render(ctx);
+      cache.set(ctx, files);
+    }
+    return files;
+  };
+}
