@@ -30,6 +30,7 @@ import {
 } from "../../modules/remote/remote-file";
 import { closeAllSessions, sessionStats } from "../../modules/remote/session";
 import type { SshTarget } from "../../modules/remote/types";
+import { offlineTarget } from "../harness/offline-target";
 import { useSshd, type Sshd } from "../harness/sshd";
 
 // Pooled connections must be closed before sshd stops (hooks run in registration order).
@@ -160,16 +161,7 @@ for (const variant of ["direct", "serialized"] as const) {
 }
 
 describe("check and diff", () => {
-  const offline: SshTarget = {
-    machine: "cp-1",
-    host: "10.0.0.5",
-    port: 22,
-    user: "root",
-    privateKey: "not used: check and diff never connect",
-    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-    sudo: false,
-    connectTimeoutSeconds: 5,
-  };
+  const offline = offlineTarget();
   const base = inputs("/etc/app/a.conf", { target: offline });
 
   test("check normalises the mode and rejects bad paths, modes and names", async () => {

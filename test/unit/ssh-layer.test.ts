@@ -8,8 +8,8 @@ import { describe, it } from "node:test";
 import { privilegedCommandLine, scriptCommandLine, sudoPasswordLine } from "../../modules/remote/command-line";
 import { describeConnectError, SshConnectError, type Hop } from "../../modules/remote/dial";
 import { backoffMs } from "../../modules/remote/session";
-import type { SshTarget } from "../../modules/remote/types";
 import { unitStateProvider, type UnitStateInputs, type UnitStateOutputs } from "../../modules/remote/unit-state";
+import { offlineTarget } from "../harness/offline-target";
 
 const SCRIPT = "set -eu\necho 'hello world' > /etc/motd";
 
@@ -172,17 +172,7 @@ describe("connection failures", () => {
 });
 
 describe("UnitState check and diff", () => {
-  const target: SshTarget = {
-    machine: "cp-1",
-    host: "10.0.0.5",
-    port: 22,
-    user: "root",
-    privateKey: "not used: check and diff never connect",
-    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-    sudo: false,
-    connectTimeoutSeconds: 15,
-    retries: 3,
-  };
+  const target = offlineTarget({ connectTimeoutSeconds: 15, retries: 3 });
   const inputs: UnitStateInputs = {
     target,
     step: "install-containerd",

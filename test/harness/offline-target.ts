@@ -1,0 +1,16 @@
+import type { SshTarget } from "../../modules/remote/types";
+
+/** A target for provider methods that never connect (check, diff): well-formed, pointing nowhere reachable. */
+export function offlineTarget(overrides: Partial<SshTarget> = {}): SshTarget {
+  return {
+    machine: "cp-1",
+    host: "10.0.0.5",
+    port: 22,
+    user: "root",
+    privateKey: "not used: check and diff never connect",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    sudo: false,
+    connectTimeoutSeconds: 5,
+    ...overrides,
+  };
+}
