@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `nodeforge` command: offline checks and rendering of stack files, and host key scanning (provisioning is
- * `pulumi up`).
+ * The `nodeforge` command: offline checks and rendering of stack files, host key scanning and CNI manifest pinning
+ * (provisioning is `pulumi up`).
  */
 import { join } from "node:path";
+import { cniPinCommand } from "./cni-pin";
 import { hostkeysCommand } from "./hostkeys";
 import { renderCommand } from "./render";
 import { validateCommand } from "./validate";
@@ -15,6 +16,10 @@ const USAGE = `usage:
                                                       scan each machine's SSH host key (through its bastion, logged
                                                       in to with KEYFILE); print the hostKey line to paste, or check
                                                       the pinned one; exit 1 on a mismatch or a failed scan
+  nodeforge cni-pin FILE [--out MANIFEST] [--timeout SECONDS]
+                                                      download the stack's CNI manifest, print its sha256 and images
+                                                      (the cni.sha256 line to add), or check the one it names; exit 1
+                                                      on a mismatch or a failed download
 `;
 
 function option(args: string[], name: string): string | undefined {
@@ -32,6 +37,14 @@ function options(args: string[], name: string): string[] {
   return values;
 }
 
+/** `--timeout SECONDS`: absent, or a positive whole number of seconds (timeoutOk false otherwise). */
+function timeoutOption(args: string[]): { timeoutSeconds?: number; timeoutOk: boolean } {
+  const timeout = option(args, "--timeout");
+  if (timeout === undefined) return { timeoutOk: true };
+  const timeoutSeconds = Number(timeout);
+  return { timeoutSeconds, timeoutOk: Number.isInteger(timeoutSeconds) && timeoutSeconds > 0 };
+}
+
 export function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
   if (command === "validate" && rest.length > 0) return validateCommand(rest, process.stdout, process.stderr);
@@ -45,13 +58,23 @@ export function main(argv: string[]): number | Promise<number> {
   if (command === "hostkeys") {
     const machines = options(rest, "--machine");
     const identity = option(rest, "--identity");
-    const timeout = option(rest, "--timeout");
-    const timeoutSeconds = timeout === undefined ? undefined : Number(timeout);
-    const timeoutOk = timeoutSeconds === undefined || (Number.isInteger(timeoutSeconds) && timeoutSeconds > 0);
+    const { timeoutSeconds, timeoutOk } = timeoutOption(rest);
     if (rest.length === 1 && rest[0] && !rest[0].startsWith("--") && timeoutOk) {
       return hostkeysCommand(
         rest[0],
         { machines, ...(identity ? { identity } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) },
+        process.stdout,
+        process.stderr,
+      );
+    }
+  }
+  if (command === "cni-pin") {
+    const out = option(rest, "--out");
+    const { timeoutSeconds, timeoutOk } = timeoutOption(rest);
+    if (rest.length === 1 && rest[0] && !rest[0].startsWith("--") && timeoutOk) {
+      return cniPinCommand(
+        rest[0],
+        { ...(out ? { out } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) },
         process.stdout,
         process.stderr,
       );

@@ -1,7 +1,8 @@
 /**
  * The rendered building blocks of a kubeadm cluster with nodeforge's own kube-proxy: kubeadm init/join
- * configuration, the kube-proxy manifest, the kube-vip static pod. Pure: no Pulumi, no SSH.
+ * configuration, the kube-proxy manifest, the kube-vip static pod, the CNI plugin to apply. Pure: no Pulumi, no SSH.
  */
+export * from "./cni";
 export * from "./endpoint";
 export * from "./kubeadm";
 export * from "./kube-proxy";

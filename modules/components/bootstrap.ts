@@ -1,7 +1,7 @@
 /**
  * Turns prepared nodes into a cluster, in this order (each step waits for the previous with dependsOn):
  * kubeadm init on the first control-plane machine -> control-plane joins, one at a time -> worker joins, in
- * parallel -> kube-proxy applied as a DaemonSet. Secrets (CA keys, bootstrap token, certificate key) come from
+ * parallel -> kube-proxy applied as a DaemonSet -> the CNI plugin's manifest (stack `cni`). Secrets (CA keys, bootstrap token, certificate key) come from
  * ClusterPki and stay Pulumi secrets: the files carrying them are written mode 0600 with secret content.
  *
  * With an external etcd cluster (stack `etcd.external`), kubeadm init waits for every EtcdMember, and every
@@ -11,6 +11,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
   ADMIN_KUBECONFIG,
+  CNI_DIR,
+  cniLeftovers,
   controlPlaneMachines,
   KUBEADM_INIT_CONFIG,
   KUBEADM_JOIN_CONFIG,
@@ -20,11 +22,14 @@ import {
   KUBE_PROXY_MANIFEST,
   KUBE_VIP_MANIFEST,
   kubeVipManifestFile,
+  resolveCni,
   SUPER_ADMIN_KUBECONFIG,
   usesKubeVip,
   type ExternalEtcd,
+  type ResolvedCni,
 } from "../cluster-config";
 import { etcdClientUrls, type EtcdCluster } from "../etcd";
+import { DEFAULT_PINS, type Pins } from "../pins";
 import type { ClusterPki, EtcdPki } from "../pki";
 import { render } from "../render";
 import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
@@ -104,9 +109,36 @@ function kubeadmFile(file: pulumi.Output<ManagedFile>, path: string): StepFile {
   );
 }
 
-function resetScript(machine: MachineSpec, files: StepFile[], step: string): string {
+function resetScript(stack: StackSpec, machine: MachineSpec, files: StepFile[], step: string): string {
   const owned = ownedPaths(files.map((f) => rootFile(f.path, "", f.mode)));
-  return render("scripts/kubeadm-reset.sh.hbs", { ...preludeValues(machine, step), owned });
+  const leftovers = cniLeftovers(stack);
+  return render("scripts/kubeadm-reset.sh.hbs", {
+    ...preludeValues(machine, step),
+    owned,
+    cniPaths: leftovers.paths,
+    cniLinks: leftovers.links,
+  });
+}
+
+/** The CNI step's scripts: download, check, adapt and apply the manifest; delete what it created. */
+export function cniScripts(cni: ResolvedCni, machine: MachineSpec): { script: string; deleteScript: string } {
+  const values = {
+    ...preludeValues(machine, "cni"),
+    adminConf: ADMIN_KUBECONFIG,
+    dir: CNI_DIR,
+    url: cni.manifestUrl,
+    sha256: cni.sha256,
+    download: `${cni.manifestPath}.nodeforge-download`,
+    manifest: cni.manifestPath,
+    edits: cni.edits,
+  };
+  return {
+    script: render("scripts/cni-apply.sh.hbs", values),
+    deleteScript: render("scripts/cni-delete.sh.hbs", {
+      ...values,
+      owned: ownedPaths([rootFile(cni.manifestPath, "")]),
+    }),
+  };
 }
 
 /** The external etcd cluster (stack `etcd.external`): its PKI and its members' components. */
@@ -122,6 +154,8 @@ export interface BootstrapArgs {
   pki: ClusterPki;
   /** Absent for stacked etcd (kubeadm runs etcd on the control planes). */
   etcd?: ExternalEtcdMembers;
+  /** Version pins and checksums (the CNI manifest's); defaults to nodeforge's own. */
+  pins?: Pins;
 }
 
 /**
@@ -152,7 +186,7 @@ export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec): strin
   });
 }
 
-/** Creates the bootstrap resources, each under the Node it runs on; returns the last one (kube-proxy applied). */
+/** Creates the bootstrap resources, each under the Node it runs on; returns the last one (kube-proxy or CNI applied). */
 export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const { stack, pki, etcd } = args;
   const nodeOf = new Map(args.nodes.map((n) => [n.machineName, n]));
@@ -180,7 +214,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       access: node(first).access,
       files: initFiles,
       script: kubeadmInitScript(stack, first),
-      deleteScript: resetScript(first, initFiles, "kubeadm-init"),
+      deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
       triggers: [filesTrigger(initFiles)],
       // An external etcd cluster must be up first: each member's step waits until its member is healthy.
       dependsOn: [node(first).ready, ...(etcd?.members.map((m) => m.ready) ?? [])],
@@ -212,7 +246,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
           ...preludeValues(machine, "kubeadm-join"),
           config: KUBEADM_JOIN_CONFIG,
         }),
-        deleteScript: resetScript(machine, files, "kubeadm-join"),
+        deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
         triggers: [filesTrigger(files)],
         dependsOn: [node(machine).ready, ...after],
       },
@@ -289,7 +323,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const manifest = kubeProxyManifestFile(stack);
   const proxyFiles = [publicFile(manifest.path, pulumi.output(manifest.content))];
   const owned = ownedPaths([manifest]);
-  return remoteStep(
+  const kubeProxy = remoteStep(
     node(first),
     {
       name: `${first.name}-kube-proxy`,
@@ -308,6 +342,24 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       }),
       triggers: [sha256(manifest.content)],
       dependsOn: [controlPlaneDone, ...registered, ...workers],
+    },
+    privilegeOf(node(first).access, first.ssh.sudo),
+  );
+
+  const cni = resolveCni(stack, args.pins ?? DEFAULT_PINS);
+  if (!cni) return kubeProxy;
+  const { script, deleteScript } = cniScripts(cni, first);
+  return remoteStep(
+    node(first),
+    {
+      name: `${first.name}-cni`,
+      access: node(first).access,
+      files: [],
+      script,
+      deleteScript,
+      // The script names the URL, checksum and edits: a change to any of them applies the manifest again.
+      triggers: [sha256(script)],
+      dependsOn: [kubeProxy],
     },
     privilegeOf(node(first).access, first.ssh.sudo),
   );

@@ -63,7 +63,13 @@ export class Cluster extends pulumi.ComponentResource {
     this.etcdMembers = etcd?.members ?? [];
 
     const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
-    bootstrapCluster({ stack, nodes: this.nodes, pki, ...(etcd ? { etcd } : {}) });
+    bootstrapCluster({
+      stack,
+      nodes: this.nodes,
+      pki,
+      ...(etcd ? { etcd } : {}),
+      ...(args.pins ? { pins: args.pins } : {}),
+    });
     this.apiEndpoint = apiServerUrl(stack);
     this.adminKubeconfig = pulumi.secret(
       pulumi

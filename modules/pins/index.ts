@@ -8,6 +8,23 @@ import type { Arch } from "../stack/types";
 
 export type KubeBinary = "kubelet" | "kubeadm" | "kubectl";
 
+/** The CNI plugins nodeforge installs from their upstream manifests (stack `cni.plugin`, besides `none`). */
+export const CNI_PLUGINS = ["flannel", "calico"] as const;
+export type CniPlugin = (typeof CNI_PLUGINS)[number];
+
+/** One upstream CNI release: the manifest nodeforge applies, byte for byte as published (then adapted, see cni.ts). */
+export interface CniRelease {
+  version: string;
+  /** The release's own manifest URL; a stack may name a mirror of it (`cni.manifestUrl`). */
+  manifestUrl: string;
+  /**
+   * sha256 of the manifest, recorded only once someone has downloaded and checked it. Absent: nodeforge has no
+   * verified checksum, and a stack that selects the plugin must give its own (`cni.sha256`) — nodeforge never
+   * applies a manifest it cannot verify.
+   */
+  sha256?: string;
+}
+
 export interface KubernetesRelease {
   /** Matching cri-tools (crictl) release. */
   crictlVersion: string;
@@ -21,6 +38,7 @@ export interface Pins {
   crictl: Record<string, Record<Arch, string>>;
   /** kube-vip image (control-plane VIP static pod, controlPlaneLoadBalancer.type kube-vip), pinned by tag. */
   kubeVipImage: string;
+  cni: Record<CniPlugin, CniRelease>;
 }
 
 export const DEFAULT_PINS: Pins = {
@@ -89,6 +107,18 @@ export const DEFAULT_PINS: Pins = {
     },
   },
   kubeVipImage: "ghcr.io/kube-vip/kube-vip:v1.0.1",
+  // No sha256 yet: these were chosen where the release files could not be downloaded, and a checksum nobody
+  // verified is worse than none. `nodeforge cni-pin STACK` prints the line to add once it has been checked.
+  cni: {
+    flannel: {
+      version: "v0.27.3",
+      manifestUrl: "https://github.com/flannel-io/flannel/releases/download/v0.27.3/kube-flannel.yml",
+    },
+    calico: {
+      version: "v3.30.3",
+      manifestUrl: "https://raw.githubusercontent.com/projectcalico/calico/v3.30.3/manifests/calico.yaml",
+    },
+  },
 };
 
 /** The Kubernetes versions nodeforge can install, newest last. */

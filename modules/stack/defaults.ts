@@ -8,7 +8,14 @@ import {
   DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
   DEFAULT_RHEL_CONTAINERD_REPO_URL,
 } from "../pins";
-import type { ArtifactSettings, DestroySettings, KubeletSettings, KubeProxySettings, SshSettings } from "./types";
+import type {
+  ArtifactSettings,
+  CniSettings,
+  DestroySettings,
+  KubeletSettings,
+  KubeProxySettings,
+  SshSettings,
+} from "./types";
 
 export const CLUSTER_DEFAULTS = {
   podCIDR: "10.244.0.0/16",
@@ -26,6 +33,12 @@ export const KUBELET_DEFAULTS: KubeletSettings = {
 };
 
 export const KUBE_PROXY_DEFAULTS: KubeProxySettings = { mode: "iptables" };
+
+/**
+ * No CNI plugin unless the stack asks for one: nodeforge's pins carry no verified manifest checksum yet (see
+ * modules/pins), so a default plugin would make every stack fail validation until it named a sha256.
+ */
+export const CNI_DEFAULTS: CniSettings = { plugin: "none" };
 
 export const SSH_DEFAULTS: SshSettings = {
   user: "root",

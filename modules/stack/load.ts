@@ -10,6 +10,7 @@ import {
   ARTIFACT_DEFAULTS,
   BASTION_DEFAULTS,
   CLUSTER_DEFAULTS,
+  CNI_DEFAULTS,
   DESTROY_DEFAULTS,
   KUBE_PROXY_DEFAULTS,
   KUBELET_DEFAULTS,
@@ -31,6 +32,8 @@ interface RawStack {
   cluster: Partial<StackSpec["cluster"]> & { name: string; kubernetesVersion: string };
   kubelet?: Partial<StackSpec["kubelet"]>;
   kubeProxy?: Partial<StackSpec["kubeProxy"]>;
+  /** `cni: flannel` is short for `cni: { plugin: flannel }`. */
+  cni?: StackSpec["cni"]["plugin"] | Partial<StackSpec["cni"]>;
   containerd?: Partial<StackSpec["containerd"]>;
   artifacts?: Partial<StackSpec["artifacts"]>;
   destroy?: Partial<StackSpec["destroy"]>;
@@ -118,6 +121,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     cluster,
     kubelet: { ...KUBELET_DEFAULTS, ...withoutUndefined(raw.kubelet) },
     kubeProxy: { ...KUBE_PROXY_DEFAULTS, ...withoutUndefined(raw.kubeProxy) },
+    cni: { ...CNI_DEFAULTS, ...withoutUndefined(typeof raw.cni === "string" ? { plugin: raw.cni } : raw.cni) },
     containerd: { registryMirrors: raw.containerd?.registryMirrors ?? {} },
     artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
     destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
@@ -148,6 +152,11 @@ export interface ParseOptions {
    * yet pinned can be scanned; their MachineSpec.hostKey is then "". Provisioning never reads that way.
    */
   requireHostKeys?: boolean;
+  /**
+   * Require a checksum for the CNI manifest (default true). `nodeforge cni-pin` reads with false, to download the
+   * manifest and print the checksum the stack lacks. Provisioning never reads that way.
+   */
+  requireCniChecksum?: boolean;
 }
 
 const MISSING_HOST_KEY = /^machines\[[0-9]+\]\.hostKey$/;
@@ -180,12 +189,18 @@ export function parseStack(
     throw new StackValidationError(fromSchema.map(({ segments, ...issue }) => ({ ...issue, ...locate(segments) })));
   }
   const spec = normalize(file, data as RawStack);
-  const semantic: StackIssue[] = semanticIssues(spec, pins, data).map(({ segments, message }) => ({
-    file,
-    path: formatPath(segments),
-    message,
-    ...locate(segments),
-  }));
+  const semantic: StackIssue[] = semanticIssues(spec, pins, data)
+    .filter(
+      ({ segments, message }) =>
+        options.requireCniChecksum !== false ||
+        !(formatPath(segments) === "cni.sha256" && message.startsWith("is required")),
+    )
+    .map(({ segments, message }) => ({
+      file,
+      path: formatPath(segments),
+      message,
+      ...locate(segments),
+    }));
   if (semantic.length > 0) throw new StackValidationError(semantic);
   return spec;
 }

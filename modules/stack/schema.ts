@@ -102,8 +102,9 @@ export function schemaIssues(file: string, data: unknown): (StackIssue & { segme
   const seen = new Set<string>();
   const issues: (StackIssue & { segments: Segment[] })[] = [];
   for (const error of validate.errors ?? []) {
-    // ajv reports a bad key twice: the inner keyword (with propertyName set) and propertyNames itself.
-    if (error.keyword === "propertyNames") continue;
+    // ajv reports a bad key twice: the inner keyword (with propertyName set) and propertyNames itself; and an
+    // if/then/else failure twice: the branch's own error and "must match then/else schema", which says nothing more.
+    if (error.keyword === "propertyNames" || error.keyword === "if") continue;
     let base = pointerToSegments(error.instancePath, data);
     let value = valueAt(data, base);
     if (error.propertyName !== undefined) {

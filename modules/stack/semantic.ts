@@ -225,6 +225,7 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
   });
 
   if (spec.etcd) etcdIssues(spec, issues);
+  cniIssues(spec, pins, issues);
 
   if (!spec.machines.some(isControlPlane)) {
     issues.push({
@@ -243,6 +244,37 @@ const MAX_ETCD_MEMBERS = 7;
  * External etcd: an odd number of members (an even one tolerates no more failures than one fewer and risks a split
  * vote), names and addresses unique among the members and apart from the Kubernetes machines', usable host keys.
  */
+/**
+ * A CNI plugin needs a checksum (the stack's or a pin's: nodeforge applies no manifest it cannot verify) and an IPv4
+ * pod network (the manifests nodeforge adapts configure IPv4 only).
+ */
+function cniIssues(spec: StackSpec, pins: Pins, issues: SemanticIssue[]): void {
+  const { plugin, manifestUrl, sha256 } = spec.cni;
+  if (plugin === "none") {
+    for (const [key, value] of Object.entries({ manifestUrl, sha256 })) {
+      if (value !== undefined) issues.push({ segments: ["cni", key], message: "has no use with plugin none" });
+    }
+    return;
+  }
+  const release = pins.cni[plugin];
+  if (!sha256 && !release.sha256) {
+    issues.push({
+      segments: ["cni", "sha256"],
+      message:
+        `is required: nodeforge has no verified sha256 for ${plugin} ${release.version} ` +
+        `(${manifestUrl ?? release.manifestUrl}); run \`nodeforge cni-pin ${spec.file}\` where that URL is ` +
+        "reachable, review the manifest and add the sha256 it prints",
+    });
+  }
+  const pod = parseCidr(spec.cluster.podCIDR);
+  if (typeof pod !== "string" && pod.family === 6) {
+    issues.push({
+      segments: ["cluster", "podCIDR"],
+      message: `is IPv6: nodeforge sets up ${plugin} for an IPv4 pod network only; use cni: none and install it yourself`,
+    });
+  }
+}
+
 function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
   const members = spec.etcd?.external.machines ?? [];
   const base = ["etcd", "external", "machines"];

@@ -2,6 +2,7 @@
  * The validated, defaulted form of a stack file. Everything downstream (steps, components, the CLI)
  * works on these types only; nothing reads the YAML again.
  */
+import type { CniPlugin } from "../pins";
 
 export const SUPPORTED_OS = ["debian-12", "ubuntu-22.04", "ubuntu-24.04", "rocky-9"] as const;
 export type OsName = (typeof SUPPORTED_OS)[number];
@@ -106,6 +107,16 @@ export interface KubeProxySettings {
   mode: KubeProxyMode;
 }
 
+/** The pod network: a CNI plugin nodeforge applies from its pinned upstream manifest, or none. */
+export interface CniSettings {
+  /** none: nodeforge installs no CNI plugin; nodes stay NotReady until one is installed by other means. */
+  plugin: CniPlugin | "none";
+  /** Where to download the manifest instead of the release URL (a mirror serving the same bytes). */
+  manifestUrl?: string;
+  /** sha256 of the manifest; required when nodeforge's pins have none for the plugin. */
+  sha256?: string;
+}
+
 /** What stands in front of the control plane's API servers at `cluster.controlPlaneEndpoint`. */
 export interface ControlPlaneLoadBalancer {
   /** external: a load balancer nodeforge does not manage; kube-vip: a VIP announced by kube-vip (ARP). */
@@ -164,6 +175,7 @@ export interface StackSpec {
   cluster: ClusterSettings;
   kubelet: KubeletSettings;
   kubeProxy: KubeProxySettings;
+  cni: CniSettings;
   containerd: ContainerdSettings;
   artifacts: ArtifactSettings;
   destroy: DestroySettings;

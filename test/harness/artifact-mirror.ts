@@ -3,6 +3,7 @@
  *
  *   <base>/release/v<version>/bin/linux/<arch>/{kubelet,kubeadm,kubectl}
  *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
+ *   <base>/cni/<plugin>/<version>/{kube-flannel.yml,calico.yaml}   (see cni-doubles.ts)
  *
  * There is no real kubelet for this platform, so the files are TEST DOUBLES: shell scripts that say what they
  * are, and a tarball holding a `crictl` double. Their sha256 make a `Pins` object, so the real download,
@@ -15,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join, normalize, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
-import { DEFAULT_PINS, type KubeBinary, type Pins } from "../../modules/pins";
+import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
+import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -139,6 +141,8 @@ export interface ArtifactMirror {
   crictlBaseUrl: string;
   /** DEFAULT_PINS with every checksum replaced by the test double's. */
   pins: Pins;
+  /** The CNI manifest doubles of the pinned versions: a stack's `cni.manifestUrl` and `cni.sha256`. */
+  cni: Record<CniPlugin, { manifestUrl: string; sha256: string }>;
   /** sha256 of each served file, by URL path. */
   sha256: Record<string, string>;
   server: StaticServer;
@@ -180,11 +184,25 @@ export async function startArtifactMirror(address: string, root?: string): Promi
     for (const [version, byArch] of Object.entries(pins.crictl)) {
       for (const arch of ARCHES) byArch[arch] = write(crictlPath(version, arch), await crictlTarball(version, arch));
     }
+    const cniPaths = Object.fromEntries(
+      CNI_PLUGINS.map((plugin) => {
+        const release = pins.cni[plugin];
+        const urlPath = cniManifestPath(plugin, release.version);
+        release.sha256 = write(urlPath, cniManifestDouble(plugin, release.version));
+        return [plugin, urlPath];
+      }),
+    ) as Record<CniPlugin, string>;
     const server = await serveDirectory(root, address);
     return {
       kubernetesBaseUrl: `${server.url}/release`,
       crictlBaseUrl: `${server.url}/cri-tools`,
       pins,
+      cni: Object.fromEntries(
+        CNI_PLUGINS.map((plugin) => [
+          plugin,
+          { manifestUrl: `${server.url}${cniPaths[plugin]}`, sha256: pins.cni[plugin].sha256 as string },
+        ]),
+      ) as Record<CniPlugin, { manifestUrl: string; sha256: string }>,
       sha256,
       server,
       serveWrongFile(urlPath) {

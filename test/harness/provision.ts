@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
-import type { Pins } from "../../modules/pins";
+import type { CniPlugin, Pins } from "../../modules/pins";
 import { shellWords } from "../../modules/render/shell";
 import { parseStack, type StackSpec } from "../../modules/stack";
 import { labStackYaml } from "./lab-stack";
@@ -17,6 +17,12 @@ let programs = 0;
 /** The stack file a user would write for these machines: pinned host keys, the lab's mirrors. */
 export function labStack(lab: Lab, extra = ""): StackSpec {
   return parseStack(labStackYaml(lab, { extra }), "lab.yaml");
+}
+
+/** A `cni:` block selecting `plugin` from the lab's artifact mirror (its test-double manifest and checksum). */
+export function labCniYaml(lab: Lab, plugin: CniPlugin): string {
+  const { manifestUrl, sha256 } = lab.artifacts.cni[plugin];
+  return `cni:\n  plugin: ${plugin}\n  manifestUrl: ${manifestUrl}\n  sha256: ${sha256}\n`;
 }
 
 /** Registers the program for `stack` under mocks, as `pulumi up` would evaluate it. */

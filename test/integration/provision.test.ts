@@ -9,13 +9,14 @@ import { planMachine } from "../../modules/steps/plan";
 import { kubeBinaryPath } from "../harness/artifact-mirror";
 import { destroy, emptyState, ReplayError, up, type ReplayReport, type ReplayState } from "../harness/engine-replay";
 import { useMachines, type Machine } from "../harness/machines";
-import { activeSince, captureLab, inMachine, labStack, mtimes } from "../harness/provision";
+import { cniManifestDouble, cniManifestPath } from "../harness/cni-doubles";
+import { activeSince, captureLab, inMachine, labCniYaml, labStack, mtimes } from "../harness/provision";
 import { ensureRootfs } from "../harness/rootfs";
 import { ensureTinyImage } from "../harness/tiny-image";
 
 const NAMES = ["cp-1", "worker-1", "worker-2"];
 const BINARIES = ["kubelet", "kubeadm", "kubectl", "crictl"].map((b) => `/usr/local/bin/${b}`);
-/** What the cluster bootstrap writes: kubeadm configs, the cluster CAs, kube-proxy's manifest. */
+/** What the cluster bootstrap writes: kubeadm configs, the cluster CAs, kube-proxy's and the CNI's manifests. */
 const BOOTSTRAP_PATHS = ["/etc/kubernetes/nodeforge", "/etc/kubernetes/pki", "/etc/kubernetes"];
 const log = (line: string): void => console.log(line);
 
@@ -30,15 +31,19 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
   const lab = useMachines(3, { names: NAMES });
   let state: ReplayState = emptyState();
   const machines = (): Machine[] => lab().machines;
+  /** The lab's stack with flannel (its test-double manifest on the artifact mirror), plus `extra` YAML. */
+  const stack = (extra = "") => labStack(lab(), labCniYaml(lab(), "flannel") + extra);
+  const flannel = () => lab().artifacts.pins.cni.flannel;
+  const cniManifest = "/etc/kubernetes/nodeforge/cni/flannel.yaml";
   const managedPaths = () => {
-    const stack = labStack(lab());
-    return planMachine(stack, stack.machines[0]!).flatMap((p) => p.files.map((f) => f.path));
+    const spec = stack();
+    return planMachine(spec, spec.machines[0]!).flatMap((p) => p.files.map((f) => f.path));
   };
 
   test("a kubelet download that fails its pinned sha256 fails the step and leaves no binary", async () => {
     const restore = lab().artifacts.serveWrongFile(kubeBinaryPath("1.34.4", "amd64", "kubelet"));
     try {
-      const program = await captureLab(lab(), labStack(lab()));
+      const program = await captureLab(lab(), stack());
       const failure = await up(program, state).then(
         () => assert.fail("up succeeded with a tampered kubelet"),
         (error: unknown) => error as ReplayError,
@@ -66,7 +71,7 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
   });
 
   test("three machines are provisioned in parallel: containerd runs containers, kubelet is in place", async () => {
-    const program = await captureLab(lab(), labStack(lab()));
+    const program = await captureLab(lab(), stack());
     const report = await up(program, state);
     log(`provisioned 3 machines in ${report.seconds.toFixed(1)} s (after the failed attempt above)`);
     const image = await ensureTinyImage(await ensureRootfs());
@@ -103,10 +108,47 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
     }
   });
 
+  test("flannel's manifest is applied once the nodes joined; a tampered one fails its sha256 and changes nothing", async () => {
+    const [cp] = machines();
+    const applied = cniManifestDouble("flannel", flannel().version);
+    // The default pod CIDR is flannel's own: the one net-conf.json line was found and kept as it is.
+    assert.equal(await inMachine(cp!, `cat ${cniManifest}`), applied);
+    assert.equal((await inMachine(cp!, `stat -c %a ${cniManifest}`)).trim(), "644");
+
+    // Tamper with the mirror's copy and change the checksum-bearing step (a new podCIDR would do the same).
+    const restore = lab().artifacts.serveWrongFile(cniManifestPath("flannel", flannel().version));
+    const fresh = emptyState();
+    try {
+      const failure = await up(await captureLab(lab(), stack()), fresh).then(
+        () => assert.fail("up succeeded with a tampered CNI manifest"),
+        (error: unknown) => error as ReplayError,
+      );
+      assert.deepEqual(
+        failure.failures.map((f) => f.name),
+        ["cp-1-cni"],
+      );
+      assert.match(
+        failure.failures[0]!.error.message,
+        /cp-1: cni: sha256 mismatch for http:\/\/\S+\/kube-flannel\.yml: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
+      );
+      assert.equal(await inMachine(cp!, `cat ${cniManifest}`), applied, "the applied manifest was kept");
+      await inMachine(cp!, `test ! -e ${cniManifest}.nodeforge-download`);
+    } finally {
+      restore();
+    }
+    // With the mirror right again, the same run converges: only the CNI step runs.
+    const report = await up(await captureLab(lab(), stack()), fresh);
+    assert.deepEqual(
+      report.operations.filter((o) => o.op === "create" && o.name.endsWith("-cni")).map((o) => o.name),
+      ["cp-1-cni"],
+    );
+    state = fresh;
+  });
+
   test("a re-run with no change rewrites no file and restarts no unit", async () => {
     const before = await Promise.all(machines().map((m) => mtimes(m, managedPaths())));
     const since = await Promise.all(machines().map((m) => activeSince(m, "containerd.service")));
-    const report = await up(await captureLab(lab(), labStack(lab())), state);
+    const report = await up(await captureLab(lab(), stack()), state);
     log(`re-run with no change: ${report.seconds.toFixed(2)} s, ${report.commandConnections} command connection(s)`);
     assert.deepEqual(changed(report), []);
     assert.equal(report.commandConnections, 0);
@@ -117,7 +159,7 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
   test("every step script is idempotent: running them all again (state lost) restarts nothing", async () => {
     const since = await Promise.all(machines().map((m) => activeSince(m, "containerd.service")));
     const fresh = emptyState();
-    const report = await up(await captureLab(lab(), labStack(lab())), fresh);
+    const report = await up(await captureLab(lab(), stack()), fresh);
     assert.ok(report.operations.every((o) => o.op === "create"));
     assert.deepEqual(await Promise.all(machines().map((m) => activeSince(m, "containerd.service"))), since);
     state = fresh;
@@ -127,7 +169,7 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
     const paths = managedPaths().filter((p) => p !== "/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf");
     const before = await Promise.all(machines().map((m) => mtimes(m, paths)));
     const since = await Promise.all(machines().map((m) => activeSince(m, "containerd.service")));
-    const report = await up(await captureLab(lab(), labStack(lab(), "kubelet:\n  maxPods: 55\n")), state);
+    const report = await up(await captureLab(lab(), stack("kubelet:\n  maxPods: 55\n")), state);
     assert.deepEqual(
       changed(report),
       NAMES.flatMap((n) => [
@@ -143,7 +185,25 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
   });
 
   test("destroy removes every file, unit and binary nodeforge installed, and only the packages it installed", async () => {
+    // What flannel's pods leave on a node (files, state, interfaces), and a CNI config that is not flannel's.
+    const worker = machines()[1]!;
+    await inMachine(
+      worker,
+      "touch /etc/cni/net.d/10-flannel.conflist /etc/cni/net.d/99-other.conflist /opt/cni/bin/flannel && " +
+        "mkdir -p /run/flannel /var/lib/cni/networks/cbr0 && touch /run/flannel/subnet.env && " +
+        "ip link add cni0 type bridge && ip link add flannel.1 type bridge",
+    );
     await destroy(state);
+    assert.equal(
+      await inMachine(
+        worker,
+        "for p in /etc/cni/net.d/10-flannel.conflist /opt/cni/bin/flannel /run/flannel /var/lib/cni/networks/cbr0; " +
+          'do [ ! -e "$p" ] || echo "$p"; done; ip -o link show | grep -Eo "(cni0|flannel\\.1):" || true',
+      ),
+      "",
+      "flannel's leftovers were removed",
+    );
+    await inMachine(worker, "rm /etc/cni/net.d/99-other.conflist && rmdir /etc/cni/net.d /etc/cni");
     for (const machine of machines()) {
       const leftovers = await inMachine(
         machine,
@@ -167,7 +227,7 @@ describe("provisioning real machines", { timeout: 1_200_000 }, () => {
 
   test("a step killed halfway (connection dropped) converges when run again", async () => {
     const victim = machines()[1]!;
-    const program = await captureLab(lab(), labStack(lab()));
+    const program = await captureLab(lab(), stack());
     const running = up(program, state).then(
       () => undefined,
       (error: unknown) => error,

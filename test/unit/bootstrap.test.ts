@@ -228,7 +228,11 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       "node-registered": { node: "worker-1" },
       "node-drain": { node: "worker-1" },
       "kubeadm-join": { config: "/etc/kubernetes/nodeforge/kubeadm-join.yaml" },
-      "kubeadm-reset": { owned },
+      "kubeadm-reset": {
+        owned,
+        cniPaths: ["/etc/cni/net.d/10-flannel.conflist", "/run/flannel"],
+        cniLinks: ["flannel.1", "cni0"],
+      },
       "kube-proxy-apply": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml" },
       "kube-proxy-delete": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml", owned },
       "remove-files": { owned },

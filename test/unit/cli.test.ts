@@ -33,8 +33,8 @@ describe("nodeforge validate", () => {
     assert.equal(run.status, 2);
     const lines = run.stderr.trim().split("\n");
     assert.deepEqual(lines, [
-      `${bad}:29:11: machines[1].role: "boss" is not allowed; must be one of: control-plane, worker, control-plane+worker`,
-      `${bad}:40:18: machines[2].ssh.port: 70000 must be <= 65535`,
+      `${bad}:35:11: machines[1].role: "boss" is not allowed; must be one of: control-plane, worker, control-plane+worker`,
+      `${bad}:46:18: machines[2].ssh.port: 70000 must be <= 65535`,
       `${bad}: 2 problem(s)`,
     ]);
   });

@@ -695,6 +695,7 @@ describe("cluster settings", () => {
       kubernetes: { "1.35.1": release, "1.36.0": release },
       crictl: DEFAULT_PINS.crictl,
       kubeVipImage: DEFAULT_PINS.kubeVipImage,
+      cni: DEFAULT_PINS.cni,
     };
     const message = "'1.34.4' is not supported; supported versions: 1.35.1, 1.36.0";
     expectIssues(

@@ -85,6 +85,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/properties/cluster": "CLUSTER_DEFAULTS",
   "/properties/kubelet": "KUBELET_DEFAULTS",
   "/properties/kubeProxy": "KUBE_PROXY_DEFAULTS",
+  "/$defs/cni": "CNI_DEFAULTS",
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
   "/$defs/ssh": "SSH_DEFAULTS",
