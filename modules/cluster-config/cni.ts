@@ -10,6 +10,7 @@
  */
 import type { CniPlugin, Pins } from "../pins";
 import type { StackSpec } from "../stack/types";
+import { CNI_BIN_DIR, CNI_CONF_DIR } from "../steps/constants";
 import { NODEFORGE_KUBERNETES_DIR } from "./kubeadm";
 
 /** Where the first control plane keeps the manifest it applied (what destroy deletes again). */
@@ -68,7 +69,10 @@ export function resolveCni(stack: StackSpec, pins: Pins): ResolvedCni | undefine
   };
 }
 
-/** What a plugin leaves on every node, outside Kubernetes: removed when the node is reset. */
+/**
+ * What a plugin leaves on every node, outside Kubernetes: removed when the node is reset. The plugins' manifests
+ * mount the same CNI directories containerd is configured with (CNI_CONF_DIR, CNI_BIN_DIR).
+ */
 export interface CniLeftovers {
   /** Files and directories (removed recursively: all of them the plugin's own). */
   paths: string[];
@@ -79,8 +83,8 @@ export interface CniLeftovers {
 const LEFTOVERS: Record<CniPlugin, CniLeftovers> = {
   flannel: {
     paths: [
-      "/etc/cni/net.d/10-flannel.conflist",
-      "/opt/cni/bin/flannel",
+      `${CNI_CONF_DIR}/10-flannel.conflist`,
+      `${CNI_BIN_DIR}/flannel`,
       "/run/flannel",
       "/var/lib/cni/flannel",
       "/var/lib/cni/networks/cbr0",
@@ -89,10 +93,10 @@ const LEFTOVERS: Record<CniPlugin, CniLeftovers> = {
   },
   calico: {
     paths: [
-      "/etc/cni/net.d/10-calico.conflist",
-      "/etc/cni/net.d/calico-kubeconfig",
-      "/opt/cni/bin/calico",
-      "/opt/cni/bin/calico-ipam",
+      `${CNI_CONF_DIR}/10-calico.conflist`,
+      `${CNI_CONF_DIR}/calico-kubeconfig`,
+      `${CNI_BIN_DIR}/calico`,
+      `${CNI_BIN_DIR}/calico-ipam`,
       "/var/lib/calico",
       "/var/run/calico",
       "/var/log/calico",

@@ -39,7 +39,7 @@ import { rootFile, type ManagedFile } from "../steps/types";
 import { STATE_DIR } from "../steps/constants";
 import type { EtcdMember } from "./etcd-member";
 import type { Node } from "./node";
-import { filesTrigger, privilegeOf, remoteStep, type StepFile } from "./remote-step";
+import { filesTrigger, privilegeOf, remoteStep, type RemoteStepArgs, type StepFile } from "./remote-step";
 
 const PKI_DIR = "/etc/kubernetes/pki";
 /** The bootstrap token (`<id>.<secret>`) for the token step; root-only. */
@@ -191,6 +191,13 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const { stack, pki, etcd } = args;
   const nodeOf = new Map(args.nodes.map((n) => [n.machineName, n]));
   const node = (machine: MachineSpec) => nodeOf.get(machine.name) as Node;
+  /** A step on `machine`, under its Node, over its connection and with its sudo settings. */
+  const stepOn = (machine: MachineSpec, step: Omit<RemoteStepArgs, "access">) =>
+    remoteStep(
+      node(machine),
+      { ...step, access: node(machine).access },
+      privilegeOf(node(machine).access, machine.ssh.sudo),
+    );
   const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
   if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
   const secrets = pulumi.all([pki.bootstrapToken, pki.certificateKey, pki.caCertHash]);
@@ -207,20 +214,15 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       KUBEADM_INIT_CONFIG,
     ),
   ];
-  const init = remoteStep(
-    node(first),
-    {
-      name: `${first.name}-kubeadm-init`,
-      access: node(first).access,
-      files: initFiles,
-      script: kubeadmInitScript(stack, first),
-      deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
-      triggers: [filesTrigger(initFiles)],
-      // An external etcd cluster must be up first: each member's step waits until its member is healthy.
-      dependsOn: [node(first).ready, ...(etcd?.members.map((m) => m.ready) ?? [])],
-    },
-    privilegeOf(node(first).access, first.ssh.sudo),
-  );
+  const init = stepOn(first, {
+    name: `${first.name}-kubeadm-init`,
+    files: initFiles,
+    script: kubeadmInitScript(stack, first),
+    deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
+    triggers: [filesTrigger(initFiles)],
+    // An external etcd cluster must be up first: each member's step waits until its member is healthy.
+    dependsOn: [node(first).ready, ...(etcd?.members.map((m) => m.ready) ?? [])],
+  });
 
   const join = (machine: MachineSpec, after: pulumi.Resource[]) => {
     const files = [
@@ -236,22 +238,17 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
         KUBEADM_JOIN_CONFIG,
       ),
     ];
-    return remoteStep(
-      node(machine),
-      {
-        name: `${machine.name}-kubeadm-join`,
-        access: node(machine).access,
-        files,
-        script: render("scripts/kubeadm-join.sh.hbs", {
-          ...preludeValues(machine, "kubeadm-join"),
-          config: KUBEADM_JOIN_CONFIG,
-        }),
-        deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
-        triggers: [filesTrigger(files)],
-        dependsOn: [node(machine).ready, ...after],
-      },
-      privilegeOf(node(machine).access, machine.ssh.sudo),
-    );
+    return stepOn(machine, {
+      name: `${machine.name}-kubeadm-join`,
+      files,
+      script: render("scripts/kubeadm-join.sh.hbs", {
+        ...preludeValues(machine, "kubeadm-join"),
+        config: KUBEADM_JOIN_CONFIG,
+      }),
+      deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
+      triggers: [filesTrigger(files)],
+      dependsOn: [node(machine).ready, ...after],
+    });
   };
 
   /**
@@ -261,27 +258,22 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   function bootstrapToken(machine: MachineSpec, joiningNames: string[], after: pulumi.Resource): pulumi.Resource {
     const files = [secretFile(BOOTSTRAP_TOKEN_FILE, pki.bootstrapToken)];
     const joiners = [...joiningNames].sort().join(",");
-    return remoteStep(
-      node(machine),
-      {
-        name: `${machine.name}-bootstrap-token`,
-        access: node(machine).access,
-        files,
-        script: render("scripts/bootstrap-token.sh.hbs", {
-          ...preludeValues(machine, "bootstrap-token"),
-          adminConf: ADMIN_KUBECONFIG,
-          tokenFile: BOOTSTRAP_TOKEN_FILE,
-          ttlHours: 2,
-        }),
-        deleteScript: render("scripts/remove-files.sh.hbs", {
-          ...preludeValues(machine, "bootstrap-token"),
-          owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
-        }),
-        triggers: [filesTrigger(files).apply((hash) => sha256(`${hash}\0${joiners}`))],
-        dependsOn: [after],
-      },
-      privilegeOf(node(machine).access, machine.ssh.sudo),
-    );
+    return stepOn(machine, {
+      name: `${machine.name}-bootstrap-token`,
+      files,
+      script: render("scripts/bootstrap-token.sh.hbs", {
+        ...preludeValues(machine, "bootstrap-token"),
+        adminConf: ADMIN_KUBECONFIG,
+        tokenFile: BOOTSTRAP_TOKEN_FILE,
+        ttlHours: 2,
+      }),
+      deleteScript: render("scripts/remove-files.sh.hbs", {
+        ...preludeValues(machine, "bootstrap-token"),
+        owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
+      }),
+      triggers: [filesTrigger(files).apply((hash) => sha256(`${hash}\0${joiners}`))],
+      dependsOn: [after],
+    });
   }
 
   /**
@@ -291,20 +283,15 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const registration = (machine: MachineSpec, joined: pulumi.Resource) => {
     const values = { ...preludeValues(first, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
     const script = render("scripts/node-registered.sh.hbs", values);
-    return remoteStep(
-      node(first),
-      {
-        name: `${machine.name}-registration`,
-        access: node(first).access,
-        files: [],
-        script,
-        deleteScript: render("scripts/node-drain.sh.hbs", values),
-        // No files: the script itself is what a change re-runs.
-        triggers: [sha256(script)],
-        dependsOn: [joined],
-      },
-      privilegeOf(node(first).access, first.ssh.sudo),
-    );
+    return stepOn(first, {
+      name: `${machine.name}-registration`,
+      files: [],
+      script,
+      deleteScript: render("scripts/node-drain.sh.hbs", values),
+      // No files: the script itself is what a change re-runs.
+      triggers: [sha256(script)],
+      dependsOn: [joined],
+    });
   };
 
   // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
@@ -323,44 +310,34 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const manifest = kubeProxyManifestFile(stack);
   const proxyFiles = [publicFile(manifest.path, pulumi.output(manifest.content))];
   const owned = ownedPaths([manifest]);
-  const kubeProxy = remoteStep(
-    node(first),
-    {
-      name: `${first.name}-kube-proxy`,
-      access: node(first).access,
-      files: proxyFiles,
-      script: render("scripts/kube-proxy-apply.sh.hbs", {
-        ...preludeValues(first, "kube-proxy"),
-        adminConf: ADMIN_KUBECONFIG,
-        manifest: KUBE_PROXY_MANIFEST,
-      }),
-      deleteScript: render("scripts/kube-proxy-delete.sh.hbs", {
-        ...preludeValues(first, "kube-proxy"),
-        adminConf: ADMIN_KUBECONFIG,
-        manifest: KUBE_PROXY_MANIFEST,
-        owned,
-      }),
-      triggers: [sha256(manifest.content)],
-      dependsOn: [controlPlaneDone, ...registered, ...workers],
-    },
-    privilegeOf(node(first).access, first.ssh.sudo),
-  );
+  const kubeProxy = stepOn(first, {
+    name: `${first.name}-kube-proxy`,
+    files: proxyFiles,
+    script: render("scripts/kube-proxy-apply.sh.hbs", {
+      ...preludeValues(first, "kube-proxy"),
+      adminConf: ADMIN_KUBECONFIG,
+      manifest: KUBE_PROXY_MANIFEST,
+    }),
+    deleteScript: render("scripts/kube-proxy-delete.sh.hbs", {
+      ...preludeValues(first, "kube-proxy"),
+      adminConf: ADMIN_KUBECONFIG,
+      manifest: KUBE_PROXY_MANIFEST,
+      owned,
+    }),
+    triggers: [sha256(manifest.content)],
+    dependsOn: [controlPlaneDone, ...registered, ...workers],
+  });
 
   const cni = resolveCni(stack, args.pins ?? DEFAULT_PINS);
   if (!cni) return kubeProxy;
   const { script, deleteScript } = cniScripts(cni, first);
-  return remoteStep(
-    node(first),
-    {
-      name: `${first.name}-cni`,
-      access: node(first).access,
-      files: [],
-      script,
-      deleteScript,
-      // The script names the URL, checksum and edits: a change to any of them applies the manifest again.
-      triggers: [sha256(script)],
-      dependsOn: [kubeProxy],
-    },
-    privilegeOf(node(first).access, first.ssh.sudo),
-  );
+  return stepOn(first, {
+    name: `${first.name}-cni`,
+    files: [],
+    script,
+    deleteScript,
+    // The script names the URL, checksum and edits: a change to any of them applies the manifest again.
+    triggers: [sha256(script)],
+    dependsOn: [kubeProxy],
+  });
 }
