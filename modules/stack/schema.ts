@@ -23,6 +23,7 @@ function validator(): ValidateFunction {
     const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
     // `x-invalid` carries the human sentence shown when a pattern does not match.
     ajv.addKeyword({ keyword: "x-invalid", schemaType: "string" });
+    ajv.addKeyword({ keyword: "x-invalid-type", schemaType: "string" });
     compiled = ajv.compile(stackSchema());
   }
   return compiled;
@@ -79,8 +80,11 @@ function messageFor(error: ErrorObject, value: unknown, segments: Segment[]): { 
       const sentence = (error.parentSchema as { "x-invalid"?: string })["x-invalid"];
       return { segments, message: `${describe(value)} ${sentence ?? `must match ${String(p.pattern)}`}` };
     }
-    case "type":
-      return { segments, message: `${describe(value)} must be of type ${String(p.type)}` };
+    case "type": {
+      // Where one value may take several forms (a name or an object), the schema says which in x-invalid-type.
+      const sentence = (error.parentSchema as { "x-invalid-type"?: string })["x-invalid-type"];
+      return { segments, message: `${describe(value)} ${sentence ?? `must be of type ${String(p.type)}`}` };
+    }
     case "minimum":
     case "maximum":
       return { segments, message: `${describe(value)} must be ${String(p.comparison)} ${String(p.limit)}` };

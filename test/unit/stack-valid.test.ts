@@ -499,6 +499,7 @@ describe("the schema", () => {
   it("gives examples that validate against their own property schema", () => {
     const ajv = new Ajv2020({ allErrors: true, strict: true });
     ajv.addKeyword({ keyword: "x-invalid", schemaType: "string" });
+    ajv.addKeyword({ keyword: "x-invalid-type", schemaType: "string" });
     ajv.addSchema(schema);
     const id = schema.$id as string;
     const failures: string[] = [];
