@@ -15,13 +15,16 @@ type ModelClass = new (data: unknown) => Model;
 
 const importEsm = new Function("url", "return import(url)") as (url: string) => Promise<Record<string, unknown>>;
 
-/** apiVersion/kind -> the model's module under kubernetes-models (only the kinds nodeforge renders). */
+/** apiVersion/kind -> the model's module under kubernetes-models (the kinds nodeforge renders or applies). */
 const MODELS: Record<string, string> = {
+  "v1/Namespace": "v1/Namespace.js",
   "v1/Pod": "v1/Pod.js",
   "v1/ConfigMap": "v1/ConfigMap.js",
   "v1/ServiceAccount": "v1/ServiceAccount.js",
   "apps/v1/DaemonSet": "apps/v1/DaemonSet.js",
+  "rbac.authorization.k8s.io/v1/ClusterRole": "rbac.authorization.k8s.io/v1/ClusterRole.js",
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "rbac.authorization.k8s.io/v1/ClusterRoleBinding.js",
+  "apiextensions.k8s.io/v1/CustomResourceDefinition": "apiextensions.k8s.io/v1/CustomResourceDefinition.js",
 };
 
 const cache = new Map<string, ModelClass>();
