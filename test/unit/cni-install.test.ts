@@ -8,8 +8,6 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -24,6 +22,7 @@ import { cniManifestDouble } from "../harness/cni-doubles";
 import { kubernetesSchemaErrors } from "../harness/k8s-validate";
 import { captureProgram, findResource, type CapturedResource } from "../harness/pulumi-mocks";
 import { TEST_HOST_KEY } from "../harness/stack-builder";
+import { serveTexts, type TextServer } from "../harness/text-server";
 
 const SHA = "c".repeat(64);
 const FLANNEL = DEFAULT_PINS.cni.flannel;
@@ -225,7 +224,7 @@ describe("the CNI apply and delete scripts, run for real", () => {
   const work = mkdtempSync(join(tmpdir(), "nodeforge-cni-run-"));
   const bin = join(work, "bin");
   const served = new Map<string, string>();
-  let server: Server;
+  let server: TextServer;
   let base = "";
   before(async () => {
     mkdirSync(bin);
@@ -240,16 +239,11 @@ describe("the CNI apply and delete scripts, run for real", () => {
       ].join("\n"),
     );
     chmodSync(join(bin, "kubectl"), 0o755);
-    server = createServer((req, res) => {
-      const body = served.get(req.url ?? "");
-      res.writeHead(body === undefined ? 404 : 200).end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveTexts(served);
+    base = server.base;
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import { DEFAULT_PINS } from "../../modules/pins";
 import { projectRoot } from "../../modules/project-root";
 import { loadStackFile, StackValidationError } from "../../modules/stack";
 import { cniManifestDouble } from "../harness/cni-doubles";
+import { serveTexts, type TextServer } from "../harness/text-server";
 
 const cli = join(projectRoot(), "build", "modules", "cli", "main.js");
 const work = mkdtempSync(join(tmpdir(), "nodeforge-cni-pin-"));
@@ -25,19 +26,19 @@ const manifestSha256 = createHash("sha256").update(manifest).digest("hex");
 /** The double without its net-conf.json pod network line: nodeforge could not adapt it. */
 const unadaptable = manifest.replace('"Network": "10.244.0.0/16",\n', "");
 
-let server: Server;
+let server: TextServer;
 let base = "";
 before(async () => {
-  server = createServer((req, res) => {
-    const body = req.url === "/kube-flannel.yml" ? manifest : req.url === "/odd.yml" ? unadaptable : undefined;
-    res.writeHead(body === undefined ? 404 : 200).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveTexts(
+    new Map([
+      ["/kube-flannel.yml", manifest],
+      ["/odd.yml", unadaptable],
+    ]),
+  );
+  base = server.base;
 });
 after(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await server.close();
   rmSync(work, { recursive: true, force: true });
 });
 
