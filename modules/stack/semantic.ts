@@ -237,13 +237,6 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
   return issues;
 }
 
-/** Etcd members per cluster that etcd's docs recommend at most (more only slow writes down). */
-const MAX_ETCD_MEMBERS = 7;
-
-/**
- * External etcd: an odd number of members (an even one tolerates no more failures than one fewer and risks a split
- * vote), names and addresses unique among the members and apart from the Kubernetes machines', usable host keys.
- */
 /**
  * A CNI plugin needs a checksum (the stack's or a pin's: nodeforge applies no manifest it cannot verify) and an IPv4
  * pod network (the manifests nodeforge adapts configure IPv4 only).
@@ -275,6 +268,13 @@ function cniIssues(spec: StackSpec, pins: Pins, issues: SemanticIssue[]): void {
   }
 }
 
+/** Etcd members per cluster that etcd's docs recommend at most (more only slow writes down). */
+const MAX_ETCD_MEMBERS = 7;
+
+/**
+ * External etcd: an odd number of members (an even one tolerates no more failures than one fewer and risks a split
+ * vote), names and addresses unique among the members and apart from the Kubernetes machines', usable host keys.
+ */
 function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
   const members = spec.etcd?.external.machines ?? [];
   const base = ["etcd", "external", "machines"];
