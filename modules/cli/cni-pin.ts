@@ -98,6 +98,6 @@ export async function cniPinCommand(file: string, options: CniPinOptions, out: W
     out.write(`  matches ${stack.cni.sha256 ? "cni.sha256 in the stack" : "nodeforge's pin"}\n`);
     return 0;
   }
-  out.write(`Review the manifest, then add to ${file}:\ncni:\n  plugin: ${plugin}\n  sha256: ${sha256}\n`);
+  out.write(`Review the manifest, then add to ${file}:\ncni:\n  plugin: ${plugin}\n  sha256: "${sha256}"\n`);
   return 0;
 }

@@ -88,7 +88,7 @@ describe("nodeforge cni-pin", () => {
         `Review the manifest, then add to ${file}:`,
         "cni:",
         "  plugin: flannel",
-        `  sha256: ${manifestSha256}`,
+        `  sha256: "${manifestSha256}"`,
         "",
       ].join("\n"),
     );
@@ -105,9 +105,9 @@ describe("nodeforge cni-pin", () => {
         return true;
       },
     );
-    const printed = /sha256: ([0-9a-f]{64})\n$/.exec((await nodeforge("cni-pin", stackFile(lines))).stdout)?.[1];
+    const printed = /sha256: "([0-9a-f]{64})"\n$/.exec((await nodeforge("cni-pin", stackFile(lines))).stdout)?.[1];
     assert.equal(printed, manifestSha256);
-    const pinned = stackFile([...lines, `  sha256: ${printed}`]);
+    const pinned = stackFile([...lines, `  sha256: "${printed}"`]);
     assert.equal(loadStackFile(pinned, DEFAULT_PINS, { requireHostKeys: false }).cni.sha256, manifestSha256);
     const check = await nodeforge("cni-pin", pinned);
     assert.equal(check.status, 0, check.stderr);
