@@ -17,7 +17,8 @@ export const EXTRA_SANS = ["api.example.com", "203.0.113.50"];
 export const VIP = "192.0.2.100";
 export const LB_NAME = "lb.example.internal";
 
-function machine(name: string, address: string, role: string, extra: string[] = []): string[] {
+/** A machine entry of a stack file's `machines:` list (Debian 12, the test host key); `extra` lines go inside it. */
+export function machineLines(name: string, address: string, role: string, extra: string[] = []): string[] {
   return [
     `  - name: ${name}`,
     `    address: ${address}`,
@@ -44,11 +45,11 @@ export function clusterStackYaml(topology: Topology, mode: KubeProxyMode, cluste
         : [];
   const controlPlanes =
     topology === "single"
-      ? machine("cp-1", "192.0.2.10", "control-plane")
+      ? machineLines("cp-1", "192.0.2.10", "control-plane")
       : [
-          ...machine("cp-1", "192.0.2.10", "control-plane"),
-          ...machine("cp-2", "192.0.2.11", "control-plane"),
-          ...machine("cp-3", "192.0.2.12", "control-plane+worker"),
+          ...machineLines("cp-1", "192.0.2.10", "control-plane"),
+          ...machineLines("cp-2", "192.0.2.11", "control-plane"),
+          ...machineLines("cp-3", "192.0.2.12", "control-plane+worker"),
         ];
   return [
     "cluster:",
@@ -64,7 +65,7 @@ export function clusterStackYaml(topology: Topology, mode: KubeProxyMode, cluste
     `  mode: ${mode}`,
     "machines:",
     ...controlPlanes,
-    ...machine("worker-1", "192.0.2.21", "worker", [
+    ...machineLines("worker-1", "192.0.2.21", "worker", [
       "taints: [{ key: dedicated, value: batch, effect: NoSchedule }, { key: example.com/noisy, effect: PreferNoSchedule }]",
     ]),
     "",
