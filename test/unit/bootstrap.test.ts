@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { spawnSync } from "node:child_process";
 import { Cluster } from "../../modules/components";
 import { kubeadmInitScript } from "../../modules/components/bootstrap";
 import { render } from "../../modules/render";
@@ -20,6 +19,7 @@ import {
   outputValue,
   type CapturedResource,
 } from "../harness/pulumi-mocks";
+import { assertCleanShell } from "../harness/shell-check";
 import { TEST_HOST_KEY } from "../harness/stack-builder";
 
 const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
@@ -238,19 +238,13 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       "remove-files": { owned },
     };
     for (const [name, values] of Object.entries(scripts)) {
-      const script = render(`scripts/${name}.sh.hbs`, { ...base, ...values });
-      const check = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: script, encoding: "utf8" });
-      assert.equal(check.status, 0, `${name}: ${check.stdout}`);
-      assert.equal(spawnSync("dash", ["-n"], { input: script }).status, 0, name);
+      assertCleanShell(name, render(`scripts/${name}.sh.hbs`, { ...base, ...values }));
     }
   });
 
   it("renders init scripts that pass shellcheck and dash -n, with and without kube-vip", () => {
     for (const spec of [stack(), haStack()]) {
-      const script = kubeadmInitScript(spec, spec.machines[0] as MachineSpec);
-      const check = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: script, encoding: "utf8" });
-      assert.equal(check.status, 0, check.stdout);
-      assert.equal(spawnSync("dash", ["-n"], { input: script }).status, 0);
+      assertCleanShell(`${spec.file} init`, kubeadmInitScript(spec, spec.machines[0] as MachineSpec));
     }
   });
 });

@@ -5,7 +5,6 @@
  * dir); and, under Pulumi's mocks, the CNI step's place after kube-proxy and what every node's reset removes.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -47,6 +46,7 @@ import {
 } from "../harness/pulumi-mocks";
 import { ipv6StackYaml, runProcess, type ProcessResult } from "../harness/render-fixtures";
 import { machineLines } from "../harness/cluster-stacks";
+import { assertCleanShell } from "../harness/shell-check";
 import { serveTexts, type TextServer } from "../harness/text-server";
 
 const FILE = "lab.yaml";
@@ -321,21 +321,6 @@ describe("resolveCni", () => {
     assert.throws(() => resolveCni(spec, DEFAULT_PINS), /lab\.yaml: cni\.sha256: is required for flannel v/);
   });
 });
-
-/** shellcheck (POSIX sh, down to style level) and dash -n accept the script. Both must be installed: never skipped. */
-function assertCleanShell(name: string, script: string): void {
-  const check = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: script, encoding: "utf8" });
-  assert.equal(
-    check.error,
-    undefined,
-    `shellcheck must be installed (bash .ci/install-packages): ${String(check.error)}`,
-  );
-  assert.equal(check.stdout + check.stderr, "", `${name}: shellcheck findings`);
-  assert.equal(check.status, 0, name);
-  const dash = spawnSync("dash", ["-n"], { input: script, encoding: "utf8" });
-  assert.equal(dash.error, undefined, `dash must be installed: ${String(dash.error)}`);
-  assert.deepEqual([dash.status, dash.stderr], [0, ""], `${name}: dash -n`);
-}
 
 describe("the CNI scripts, as rendered", () => {
   // Schema-valid, but quoted by the sh helper: '~' is not among the characters it leaves bare ('%' is).
