@@ -5,10 +5,21 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./modules/components";
-import { loadStackFile } from "./modules/stack";
+import { loadStackFile, StackValidationError, type StackSpec } from "./modules/stack";
 
 const config = new pulumi.Config("nodeforge");
-const stack = loadStackFile(config.require("stackFile"));
+
+/** The validated stack file; a bad one stops the program with `nodeforge validate`'s lines and no stack trace. */
+function readStackFile(file: string): StackSpec {
+  try {
+    return loadStackFile(file);
+  } catch (error) {
+    if (error instanceof StackValidationError) throw new pulumi.RunError(error.message);
+    throw error;
+  }
+}
+
+const stack = readStackFile(config.require("stackFile"));
 
 const cluster = new Cluster(stack.cluster.name, {
   stack,

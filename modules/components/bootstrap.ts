@@ -39,7 +39,7 @@ import { rootFile, type ManagedFile } from "../steps/types";
 import { STATE_DIR } from "../steps/constants";
 import type { EtcdMember } from "./etcd-member";
 import type { Node } from "./node";
-import { filesTrigger, privilegeOf, remoteStep, type RemoteStepArgs, type StepFile } from "./remote-step";
+import { filesTrigger, remoteStep, type RemoteStepArgs, type StepFile } from "./remote-step";
 
 const PKI_DIR = "/etc/kubernetes/pki";
 /** The bootstrap token (`<id>.<secret>`) for the token step; root-only. */
@@ -192,12 +192,8 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const nodeOf = new Map(args.nodes.map((n) => [n.machineName, n]));
   const node = (machine: MachineSpec) => nodeOf.get(machine.name) as Node;
   /** A step on `machine`, under its Node, over its connection and with its sudo settings. */
-  const stepOn = (machine: MachineSpec, step: Omit<RemoteStepArgs, "access">) =>
-    remoteStep(
-      node(machine),
-      { ...step, access: node(machine).access },
-      privilegeOf(node(machine).access, machine.ssh.sudo),
-    );
+  const stepOn = (machine: MachineSpec, step: Omit<RemoteStepArgs, "access" | "machine">) =>
+    remoteStep(node(machine), { ...step, machine: machine.name, access: node(machine).access });
   const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
   if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
   const secrets = pulumi.all([pki.bootstrapToken, pki.certificateKey, pki.caCertHash]);
@@ -215,7 +211,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     ),
   ];
   const init = stepOn(first, {
-    name: `${first.name}-kubeadm-init`,
+    step: "kubeadm-init",
     files: initFiles,
     script: kubeadmInitScript(stack, first),
     deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
@@ -239,7 +235,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       ),
     ];
     return stepOn(machine, {
-      name: `${machine.name}-kubeadm-join`,
+      step: "kubeadm-join",
       files,
       script: render("scripts/kubeadm-join.sh.hbs", {
         ...preludeValues(machine, "kubeadm-join"),
@@ -259,7 +255,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     const files = [secretFile(BOOTSTRAP_TOKEN_FILE, pki.bootstrapToken)];
     const joiners = [...joiningNames].sort().join(",");
     return stepOn(machine, {
-      name: `${machine.name}-bootstrap-token`,
+      step: "bootstrap-token",
       files,
       script: render("scripts/bootstrap-token.sh.hbs", {
         ...preludeValues(machine, "bootstrap-token"),
@@ -284,6 +280,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     const values = { ...preludeValues(first, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
     const script = render("scripts/node-registered.sh.hbs", values);
     return stepOn(first, {
+      step: "registration",
       name: `${machine.name}-registration`,
       files: [],
       script,
@@ -311,7 +308,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   const proxyFiles = [publicFile(manifest.path, pulumi.output(manifest.content))];
   const owned = ownedPaths([manifest]);
   const kubeProxy = stepOn(first, {
-    name: `${first.name}-kube-proxy`,
+    step: "kube-proxy",
     files: proxyFiles,
     script: render("scripts/kube-proxy-apply.sh.hbs", {
       ...preludeValues(first, "kube-proxy"),
@@ -332,7 +329,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
   if (!cni) return kubeProxy;
   const { script, deleteScript } = cniScripts(cni, first);
   return stepOn(first, {
-    name: `${first.name}-cni`,
+    step: "cni",
     files: [],
     script,
     deleteScript,

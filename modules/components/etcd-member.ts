@@ -1,10 +1,9 @@
 /**
  * One member of the external etcd cluster (stack `etcd.external.machines`) on its dedicated machine: the member's
  * files (certificates and keys from EtcdPki, etcd's configuration, the unit) as RemoteFile resources, one
- * remote.Command running the member script (install, start, wait until healthy), and a UnitState for
+ * RemoteScript running the member script (install, start, wait until healthy), and a UnitState for
  * nodeforge-etcd.service. The machine is reached like a Node's; it is not a Kubernetes node.
  */
-import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import {
   ETCD_MEMBER_PATHS,
@@ -18,10 +17,10 @@ import {
 } from "../etcd";
 import { osProfile } from "../os";
 import type { EtcdPki, EtcdPkiMaterial } from "../pki";
-import { UnitState } from "../remote";
+import { UnitState, type RemoteScript } from "../remote";
 import type { EtcdMachineSpec, StackSpec } from "../stack/types";
 import { machineAccess, type MachineAccess, type SecretLookup } from "./connection";
-import { filesTrigger, privilegeOf, remoteStep, type StepFile } from "./remote-step";
+import { filesTrigger, remoteStep, type StepFile } from "./remote-step";
 
 export interface EtcdMemberArgs {
   stack: StackSpec;
@@ -52,7 +51,7 @@ function modeOf(path: string): string {
 
 export class EtcdMember extends pulumi.ComponentResource {
   /** The member step's command: done means the member runs and answered a health check. */
-  readonly ready: command.remote.Command;
+  readonly ready: RemoteScript;
   readonly machineName: string;
   readonly access: MachineAccess;
 
@@ -81,19 +80,16 @@ export class EtcdMember extends pulumi.ComponentResource {
     // The script carries only a hash of the files (its restart stamp), never a key: not a secret itself.
     const script = pulumi.unsecret(material.apply((pki) => etcdMemberScript(machine.name, cluster, pki, options)));
     const stepName = `${machine.name}-${ETCD_STEP}`;
-    const step = remoteStep(
-      this,
-      {
-        name: stepName,
-        access,
-        files,
-        script,
-        deleteScript: etcdMemberDeleteScript(machine.name, cluster, options),
-        triggers: [filesTrigger(files)],
-        dependsOn: [],
-      },
-      privilegeOf(access, machine.ssh.sudo),
-    );
+    const step = remoteStep(this, {
+      machine: machine.name,
+      step: ETCD_STEP,
+      access,
+      files,
+      script,
+      deleteScript: etcdMemberDeleteScript(machine.name, cluster, options),
+      triggers: [filesTrigger(files)],
+      dependsOn: [],
+    });
     new UnitState(
       `${stepName}-unit-${ETCD_UNIT.name}`,
       { target: access.target, step: ETCD_STEP, unit: ETCD_UNIT.name, enabled: true, active: true },

@@ -1,6 +1,6 @@
 /**
  * One machine as a Kubernetes node: every applicable step becomes RemoteFile resources for its files, one
- * remote.Command for its script, and a UnitState for each unit the script enables, chained in step order with
+ * RemoteScript for its script, and a UnitState for each unit the script enables, chained in step order with
  * dependsOn.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -10,7 +10,7 @@ import { planMachine } from "../steps/plan";
 import type { MachineSpec, StackSpec } from "../stack/types";
 import { isControlPlane } from "../stack/types";
 import { machineAccess, type MachineAccess, type SecretLookup } from "./connection";
-import { privilegeOf, remoteStep } from "./remote-step";
+import { remoteStep } from "./remote-step";
 
 export interface NodeArgs {
   stack: StackSpec;
@@ -33,26 +33,22 @@ export class Node extends pulumi.ComponentResource {
     super("nodeforge:node:Node", name, {}, opts);
     const { machine } = args;
     const access = machineAccess(machine, args.secret);
-    const privilege = privilegeOf(access, machine.ssh.sudo);
     const waitForControlPlane = isControlPlane(machine) ? [] : args.controlPlaneReady;
 
     let previous: pulumi.Resource[] = [];
     for (const planned of planMachine(args.stack, machine, args.pins)) {
       const stepName = `${machine.name}-${planned.step.name}`;
       const before = planned.step.waitsForControlPlane ? [...previous, ...waitForControlPlane] : previous;
-      const step = remoteStep(
-        this,
-        {
-          name: stepName,
-          access,
-          files: planned.files,
-          script: planned.script,
-          deleteScript: planned.deleteScript,
-          triggers: [planned.filesHash],
-          dependsOn: before,
-        },
-        privilege,
-      );
+      const step = remoteStep(this, {
+        machine: machine.name,
+        step: planned.step.name,
+        access,
+        files: planned.files,
+        script: planned.script,
+        deleteScript: planned.deleteScript,
+        triggers: [planned.filesHash],
+        dependsOn: before,
+      });
       for (const unit of planned.units) {
         // Created after the command that enables the unit; refresh compares it with the machine.
         new UnitState(

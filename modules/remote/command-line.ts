@@ -1,13 +1,13 @@
 /**
- * The one place that decides how a script runs privileged on a machine. Both resource kinds use it: the
- * @pulumi/command remote.Command line (`scriptCommandLine`) and the RemoteFile / UnitState session
- * (`privilegedCommandLine` in session.ts), so a script runs the same way whichever resource carries it.
+ * How a script runs privileged on a machine: the command line for each Privilege. Every resource (RemoteScript,
+ * RemoteFile, UnitState) runs through session.ts, which picks the Privilege from the target, so a script runs the
+ * same way whichever resource carries it.
  *
  * The script is always one quoted argument of `/bin/sh -c`, so the remote login shell (bash, zsh, fish...)
  * never interprets it.
  *
- * Sudo with a password. Neither resource kind can answer sudo's prompt interactively (@pulumi/command writes
- * its whole `stdin` at once), so the protocol is: the password is the first line of standard input; anything
+ * Sudo with a password. A resource cannot answer sudo's prompt interactively (the whole standard input is written
+ * at once), so the protocol is: the password is the first line of standard input; anything
  * after it is the script's own input (RemoteFile's content). A small POSIX sh wrapper:
  *   1. reads that first line with the shell builtin `read` (a variable, never an argument: `ps` cannot see it);
  *   2. asks `sudo -n` whether a password is needed at all (NOPASSWD rules, cached credentials). If not, the
@@ -23,12 +23,6 @@ import { shellQuote } from "../render/shell";
 
 /** How a script gets root: it already is (or needs none), passwordless sudo, or sudo with the password on stdin. */
 export type Privilege = "direct" | "sudo" | "sudo-password";
-
-export interface PrivilegeSettings {
-  sudo: boolean;
-  /** True when the sudo password is fed on the command's standard input (its first line). */
-  sudoPasswordOnStdin: boolean;
-}
 
 /** The first line of standard input that carries the sudo password (see the module comment). */
 export function sudoPasswordLine(password: string): string {
@@ -59,15 +53,4 @@ export function privilegedCommandLine(script: string, privilege: Privilege): str
   if (privilege === "sudo") return `sudo -n -- ${shell}`;
   if (privilege === "sudo-password") return `/bin/sh -c ${shellQuote(sudoPasswordWrapper(script))}`;
   return shell;
-}
-
-/** The privilege a machine's settings call for. */
-export function privilegeFor(settings: PrivilegeSettings): Privilege {
-  if (!settings.sudo) return "direct";
-  return settings.sudoPasswordOnStdin ? "sudo-password" : "sudo";
-}
-
-/** remote.Command's `create`/`update`/`delete` line for a step script; `stdin` is then sudoPasswordLine(...). */
-export function scriptCommandLine(script: string, settings: PrivilegeSettings): string {
-  return privilegedCommandLine(script, privilegeFor(settings));
 }

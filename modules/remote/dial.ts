@@ -29,6 +29,9 @@ export class SshConnectError extends Error {
     readonly transient: boolean,
   ) {
     super(message);
+    // Dynamic providers reach the engine through Pulumi's closure serializer, which turns `super(...)` into
+    // `Error.call(this, ...)`: that sets nothing on `this`, so the message is set here (else it reads "undefined").
+    this.message = message;
     this.name = "SshConnectError";
   }
 }

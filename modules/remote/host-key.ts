@@ -56,10 +56,13 @@ export class HostKeyMismatchError extends Error {
     readonly presented: string,
     readonly presentedType: string,
   ) {
-    super(
+    const message =
       `${machine}: host key mismatch for ${address}: expected ${expected}, presented ${presented} ` +
-        `(${presentedType}); refusing to connect`,
-    );
+      `(${presentedType}); refusing to connect`;
+    super(message);
+    // Dynamic providers reach the engine through Pulumi's closure serializer, which turns `super(...)` into
+    // `Error.call(this, ...)`: that sets nothing on `this`, so the message is set here (else it reads "undefined").
+    this.message = message;
     this.name = "HostKeyMismatchError";
   }
 }

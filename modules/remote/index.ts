@@ -11,7 +11,15 @@ export {
   type RunRemoteOptions,
 } from "./session";
 export { SshConnectError } from "./dial";
-export { privilegedCommandLine, scriptCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
+export { privilegedCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
+export {
+  RemoteScript,
+  remoteScriptProvider,
+  type RemoteScriptArgs,
+  type RemoteScriptInputs,
+  type RemoteScriptOutputs,
+  type RemoteScriptProvider,
+} from "./remote-script";
 export {
   RemoteFile,
   remoteFileProvider,

@@ -86,6 +86,15 @@ function sessionKey(target: SshTarget): string {
   return JSON.stringify([target.machine, target.host, target.port, target.user, target.hostKey, via]);
 }
 
+/**
+ * An error's message. Not `instanceof Error`: after closure serialization (dynamic providers under the engine)
+ * nodeforge's own error classes no longer inherit from Error.
+ */
+function messageOf(error: unknown): string | undefined {
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : undefined;
+}
+
 /** Removes a leading `<machine>: ` so an error can be re-prefixed with more context. */
 export function withoutMachinePrefix(machine: string, message: string): string {
   return message.startsWith(`${machine}: `) ? message.slice(machine.length + 2) : message;
@@ -142,9 +151,10 @@ async function connect(target: SshTarget): Promise<Connected> {
     } catch (error) {
       const transient = error instanceof SshConnectError && error.transient;
       if (!transient || attempt > retries) {
-        if (attempt === 1 || !(error instanceof Error)) throw error;
+        const message = messageOf(error);
+        if (attempt === 1 || message === undefined) throw error;
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
-        const final = new SshConnectError(`${error.message} (${attempt} attempts over ${seconds}s)`, transient);
+        const final = new SshConnectError(`${message} (${attempt} attempts over ${seconds}s)`, transient);
         throw error instanceof HostKeyMismatchError ? error : final;
       }
       await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
@@ -246,7 +256,13 @@ async function discardIfDead(key: string): Promise<void> {
 }
 
 /** Raised when the command could not even start, so running it again on a fresh connection is safe. */
-class NotStartedError extends Error {}
+class NotStartedError extends Error {
+  constructor(message: string) {
+    super(message);
+    // Set again: closure serialization turns super(message) into Error.call(this, message) (see dial.ts).
+    this.message = message;
+  }
+}
 
 interface Exchange {
   command: string;
@@ -325,7 +341,7 @@ export async function runRemote(
         continue;
       }
       // Connection errors already name the machine (and keep their class, e.g. HostKeyMismatchError).
-      if (error instanceof Error && error.message.startsWith(`${target.machine}: `)) throw error;
+      if (messageOf(error)?.startsWith(`${target.machine}: `)) throw error;
       const prefix = error instanceof NotStartedError ? "ssh exec failed: " : "";
       throw new Error(`${target.machine}: ${prefix}${(error as Error).message}`);
     }

@@ -1,7 +1,7 @@
 /**
  * UnitState: whether a systemd unit nodeforge enables is still enabled (and, where nodeforge starts it, running).
- * remote.Command has no read, so a unit disabled behind nodeforge's back would go unnoticed; this small dynamic
- * resource, created after the step command that enables the unit, makes `pulumi refresh` show it and the next
+ * A step's script leaves nothing to read back, so a unit disabled behind nodeforge's back would go unnoticed; this
+ * small dynamic resource, created after the step script that enables the unit, makes `pulumi refresh` show it and the next
  * `pulumi up` enable (and start) it again. Same provider style and serialization constraints as RemoteFile
  * (remote-file.ts), sharing its SSH session pool.
  */

@@ -57,6 +57,7 @@ export const ARTIFACT_DEFAULTS: ArtifactSettings = {
   crictlBaseUrl: DEFAULT_CRICTL_BASE_URL,
   rhelContainerdRepoUrl: DEFAULT_RHEL_CONTAINERD_REPO_URL,
   rhelContainerdRepoGpgKey: DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
+  sha256: {},
 };
 
 export const DESTROY_DEFAULTS: DestroySettings = { removePackages: true };

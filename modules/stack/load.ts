@@ -161,15 +161,15 @@ export interface ParseOptions {
 
 const MISSING_HOST_KEY = /^machines\[[0-9]+\]\.hostKey$/;
 
-/** Parses and validates stack file text. Throws StackValidationError listing every problem found. */
-export function parseStack(
-  text: string,
-  file: string,
-  pins: Pins = DEFAULT_PINS,
-  options: ParseOptions = {},
-): StackSpec {
+/** The YAML document and its plain value; any way the text fails to be one is a StackValidationError. */
+function readYaml(text: string, file: string): { doc: Document.Parsed; counter: LineCounter; data: unknown } {
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  } catch (error) {
+    throw yamlError(file, error);
+  }
   if (doc.errors.length > 0) {
     throw new StackValidationError(
       doc.errors.map((e) => {
@@ -178,8 +178,55 @@ export function parseStack(
       }),
     );
   }
-  const data: unknown = doc.toJS();
+  try {
+    // Aliases resolve here: an alias to no anchor, or an alias bomb (yaml's maxAliasCount), throws.
+    return { doc, counter, data: doc.toJS() };
+  } catch (error) {
+    throw yamlError(file, error);
+  }
+}
+
+/** What the YAML library threw, as a stack file issue; nesting deep enough to overflow the stack says so. */
+function yamlError(file: string, error: unknown): StackValidationError {
+  const message =
+    error instanceof RangeError ? "nested too deeply to read" : ((error as Error)?.message ?? String(error));
+  return new StackValidationError([{ file, path: "", message: `YAML: ${message}` }]);
+}
+
+/** The path of the first value that contains itself (a YAML alias inside its own anchor), if any. */
+function cyclePath(data: unknown): (string | number)[] | undefined {
+  const open = new Set<unknown>();
+  const visit = (value: unknown, path: (string | number)[]): (string | number)[] | undefined => {
+    if (value === null || typeof value !== "object") return undefined;
+    if (open.has(value)) return path;
+    open.add(value);
+    const entries: [string | number, unknown][] = Array.isArray(value)
+      ? value.map((item, index) => [index, item])
+      : Object.entries(value);
+    for (const [key, item] of entries) {
+      const found = visit(item, [...path, key]);
+      if (found) return found;
+    }
+    open.delete(value);
+    return undefined;
+  };
+  return visit(data, []);
+}
+
+/** Parses and validates stack file text. Throws StackValidationError listing every problem found. */
+export function parseStack(
+  text: string,
+  file: string,
+  pins: Pins = DEFAULT_PINS,
+  options: ParseOptions = {},
+): StackSpec {
+  const { doc, counter, data } = readYaml(text, file);
   const locate = (segments: readonly (string | number)[]) => positionOf(doc, counter, segments);
+  const cycle = cyclePath(data);
+  if (cycle) {
+    const message = "YAML: an alias refers to a node that contains it (a cycle)";
+    throw new StackValidationError([{ file, path: formatPath(cycle), message, ...locate(cycle) }]);
+  }
 
   const fromSchema = schemaIssues(file, data).filter(
     (issue) =>

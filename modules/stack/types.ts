@@ -74,7 +74,12 @@ export interface ArtifactSettings {
   rhelContainerdRepoUrl: string;
   /** GPG key of that repository. */
   rhelContainerdRepoGpgKey: string;
+  /** Checksums of the mirror's own builds for the stack's version, per arch; in place of nodeforge's pins. */
+  sha256: Partial<Record<Arch, BinaryChecksums>>;
 }
+
+/** sha256 of each downloaded artifact for one arch: the three Kubernetes binaries and the crictl tarball. */
+export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string>;
 
 export interface ContainerdSettings {
   /** Registry host -> mirror endpoints, written as containerd hosts.toml files. */

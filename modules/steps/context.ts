@@ -3,10 +3,35 @@ import { DEFAULT_PINS, type Pins } from "../pins";
 import type { MachineSpec, StackSpec } from "../stack/types";
 import type { StepContext } from "./types";
 
+/**
+ * The pins with the stack's own checksums (`artifacts.sha256`, for a mirror serving builds of its own) in place
+ * of the upstream ones for its Kubernetes version and crictl release, arch by arch.
+ */
+export function pinsWithStackChecksums(stack: StackSpec, pins: Pins): Pins {
+  const version = stack.cluster.kubernetesVersion;
+  const release = pins.kubernetes[version];
+  const own = Object.entries(stack.artifacts.sha256);
+  if (!release || own.length === 0) return pins;
+  const binaries = { ...release.binaries };
+  const crictl = { ...pins.crictl[release.crictlVersion] } as Pins["crictl"][string];
+  for (const [arch, sums] of own) {
+    if (!sums) continue;
+    const key = arch as keyof typeof binaries;
+    binaries[key] = { kubelet: sums.kubelet, kubeadm: sums.kubeadm, kubectl: sums.kubectl };
+    crictl[key] = sums.crictl;
+  }
+  return {
+    ...pins,
+    kubernetes: { ...pins.kubernetes, [version]: { ...release, binaries } },
+    crictl: { ...pins.crictl, [release.crictlVersion]: crictl },
+  };
+}
+
 export function stepContext(stack: StackSpec, machine: MachineSpec, pins: Pins = DEFAULT_PINS): StepContext {
-  const release = pins.kubernetes[stack.cluster.kubernetesVersion];
+  const effective = pinsWithStackChecksums(stack, pins);
+  const release = effective.kubernetes[stack.cluster.kubernetesVersion];
   if (!release) {
     throw new Error(`${machine.name}: no pins for Kubernetes ${stack.cluster.kubernetesVersion}`);
   }
-  return { stack, machine, os: osProfile(machine.os), pins, release };
+  return { stack, machine, os: osProfile(machine.os), pins: effective, release };
 }

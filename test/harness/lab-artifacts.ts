@@ -2,8 +2,9 @@
  * The lab serves real Kubernetes binaries where it can: it downloads the lab version's kubelet, kubeadm,
  * kubectl and crictl once (on the host, which has the internet access the machines lack), verifies them
  * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of the
- * test doubles. Without internet access the doubles stay, and `pulumi up` stops at install-kubelet with a
- * checksum mismatch until real files are placed in the cache (the air-gapped path).
+ * test doubles. Without internet access the doubles stay; the lab's stack file then names their checksums
+ * (`artifacts.sha256`), as an operator's would for builds of their own, until real files are placed in the
+ * cache (the air-gapped path).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -13,13 +14,14 @@ import {
   DEFAULT_KUBERNETES_BASE_URL,
   type KubeBinary,
 } from "../../modules/pins";
-import type { Arch } from "../../modules/stack/types";
+import type { Arch, BinaryChecksums } from "../../modules/stack/types";
 import { crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
 import { execProgram, sha256Hex } from "./rootfs";
 
 export const LAB_ARTIFACT_CACHE = "/var/cache/nodeforge-lab/artifacts";
 
 interface Wanted {
+  binary: keyof BinaryChecksums;
   urlPath: string;
   upstream: string;
   sha256: string;
@@ -29,6 +31,7 @@ function wanted(version: string, arch: Arch): Wanted[] {
   const release = DEFAULT_PINS.kubernetes[version];
   if (!release) throw new Error(`lab: no pins for Kubernetes ${version}`);
   const binaries = (["kubelet", "kubeadm", "kubectl"] as KubeBinary[]).map((binary) => ({
+    binary,
     urlPath: kubeBinaryPath(version, arch, binary),
     upstream: `${DEFAULT_KUBERNETES_BASE_URL}/v${version}/bin/linux/${arch}/${binary}`,
     sha256: release.binaries[arch][binary],
@@ -37,6 +40,7 @@ function wanted(version: string, arch: Arch): Wanted[] {
   return [
     ...binaries,
     {
+      binary: "crictl" as const,
       urlPath: crictlPath(crictl, arch),
       upstream: `${DEFAULT_CRICTL_BASE_URL}/v${crictl}/crictl-v${crictl}-linux-${arch}.tar.gz`,
       sha256: DEFAULT_PINS.crictl[crictl]?.[arch] ?? "",
@@ -44,15 +48,20 @@ function wanted(version: string, arch: Arch): Wanted[] {
   ];
 }
 
-/** Serves verified real binaries for `version`/`arch`; returns the upstream URLs it could not get. */
+/**
+ * Serves verified real binaries for `version`/`arch`. Returns the upstream URLs it could not get, and the
+ * checksums of what the mirror now serves (the pinned ones where real, the doubles' elsewhere).
+ */
 export async function serveRealArtifacts(
   mirror: ArtifactMirror,
   version: string,
   arch: Arch,
   log: (line: string) => void,
-): Promise<string[]> {
+): Promise<{ missing: string[]; served: BinaryChecksums }> {
   const missing: string[] = [];
+  const served = {} as BinaryChecksums;
   for (const item of wanted(version, arch)) {
+    served[item.binary] = mirror.sha256[item.urlPath] ?? "";
     const cached = join(LAB_ARTIFACT_CACHE, item.urlPath);
     if (!existsSync(cached)) {
       mkdirSync(dirname(cached), { recursive: true });
@@ -74,6 +83,7 @@ export async function serveRealArtifacts(
       continue;
     }
     mirror.server.override(item.urlPath, content);
+    served[item.binary] = item.sha256;
   }
-  return missing;
+  return { missing, served };
 }

@@ -1,4 +1,8 @@
-/** The stack file for machines the harness started: pinned host keys, the harness's artifact mirror. */
+/**
+ * The stack file for machines the harness started: pinned host keys, the harness's artifact mirror and the
+ * checksums of what that mirror serves (`artifacts.sha256`).
+ */
+import type { Arch, BinaryChecksums } from "../../modules/stack/types";
 import type { Lab } from "./machines";
 
 export interface LabStackOptions {
@@ -8,18 +12,34 @@ export interface LabStackOptions {
   extra?: string;
   /** Comment lines written after the schema line. */
   comments?: string[];
+  /** What the mirror serves for the version and arch; default: its test doubles' checksums. */
+  checksums?: BinaryChecksums;
+}
+
+/** The checksums of the artifact mirror's test doubles of kubelet, kubeadm, kubectl and crictl. */
+export function doubleChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
+  const release = lab.artifacts.pins.kubernetes[version];
+  const crictl = release && lab.artifacts.pins.crictl[release.crictlVersion]?.[arch];
+  if (!release || !crictl) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
+  return { ...release.binaries[arch], crictl };
 }
 
 export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
+  const version = options.kubernetesVersion ?? "1.34.4";
+  const arch = (options.arch ?? "amd64") as Arch;
+  const sums = options.checksums ?? doubleChecksums(lab, version, arch);
   const lines = [
     "# yaml-language-server: $schema=../schemas/stack.schema.json",
     ...(options.comments ?? []).map((c) => `# ${c}`),
     "cluster:",
     "  name: lab",
-    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.34.4"}"`,
+    `  kubernetesVersion: "${version}"`,
     "artifacts:",
     `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
     `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
+    "  sha256:",
+    `    ${arch}:`,
+    ...Object.entries(sums).map(([binary, sum]) => `      ${binary}: "${sum}"`),
     options.extra ?? "",
     "machines:",
     ...lab.machines.flatMap((m, i) => [

@@ -60,7 +60,7 @@ async function serve(): Promise<void> {
   const log = (line: string) => console.log(line);
   const lab = await startMachines(NAMES.length, { names: NAMES, log });
   const arch = await hostArch();
-  const missing = await serveRealArtifacts(
+  const { missing, served } = await serveRealArtifacts(
     lab.artifacts,
     KUBERNETES_VERSION,
     arch === "arm64" ? "arm64" : "amd64",
@@ -72,7 +72,13 @@ async function serve(): Promise<void> {
     labStackYaml(lab, {
       kubernetesVersion: KUBERNETES_VERSION,
       arch,
-      comments: ["Written by `npm run lab` for the machines it started; rewritten on every start."],
+      checksums: served,
+      comments: [
+        "Written by `npm run lab` for the machines it started; rewritten on every start.",
+        ...(missing.length > 0
+          ? ["artifacts.sha256: what the lab's mirror serves; test doubles where the real release could not be had."]
+          : []),
+      ],
     }),
   );
   configurePulumi(log);
@@ -83,8 +89,7 @@ async function serve(): Promise<void> {
     keyFile,
     ssh: first ? `ssh ${shellWords(lab.sshArgs(first))}` : "",
   };
-  if (missing.length > 0)
-    log(`lab: ${missing.length} artifact(s) are test doubles: pulumi up stops at install-kubelet`);
+  if (missing.length > 0) log(`lab: ${missing.length} artifact(s) are test doubles (their checksums are in the stack file)`);
   process.on("exit", () => {
     rmSync(stateFile, { force: true });
     rmSync(keyFile, { force: true });

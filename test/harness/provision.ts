@@ -1,18 +1,13 @@
 /**
- * Test code shared by the provisioning tests and benchmark: a stack file for harness machines, the program
- * captured under mocks, and small checks run inside machines.
+ * Test code shared by the provisioning tests and benchmark: a stack file for harness machines and small checks
+ * run inside machines.
  */
 import assert from "node:assert/strict";
-import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "../../modules/components";
-import type { CniPlugin, Pins } from "../../modules/pins";
+import type { CniPlugin } from "../../modules/pins";
 import { shellWords } from "../../modules/render/shell";
 import { parseStack, type StackSpec } from "../../modules/stack";
 import { labStackYaml } from "./lab-stack";
 import type { Lab, Machine } from "./machines";
-import { captureProgram, type CapturedResource } from "./pulumi-mocks";
-
-let programs = 0;
 
 /** The stack file a user would write for these machines: pinned host keys, the lab's mirrors. */
 export function labStack(lab: Lab, extra = ""): StackSpec {
@@ -23,18 +18,6 @@ export function labStack(lab: Lab, extra = ""): StackSpec {
 export function labCniYaml(lab: Lab, plugin: CniPlugin): string {
   const { manifestUrl, sha256 } = lab.artifacts.cni[plugin];
   return `cni:\n  plugin: ${plugin}\n  manifestUrl: ${manifestUrl}\n  sha256: ${sha256}\n`;
-}
-
-/** Registers the program for `stack` under mocks, as `pulumi up` would evaluate it. */
-export function captureLab(lab: Lab, stack: StackSpec, pins: Pins = lab.artifacts.pins): Promise<CapturedResource[]> {
-  programs++;
-  return captureProgram((transformations) => {
-    new Cluster(
-      `lab-${programs}`,
-      { stack, pins, secret: () => pulumi.secret(lab.clientPrivateKey) },
-      { transformations },
-    );
-  });
 }
 
 /** Runs a command in the machine; fails the test with its output when it exits non-zero. */

@@ -2,7 +2,7 @@
  * A machine reachable only through a bastion (test/harness/jump-network.ts): the machine's sshd runs in a network
  * namespace only the bastion's namespace can reach; the bastion's sshd listens where the host reaches it. Direct
  * access fails, via the bastion works: RemoteFile provisions a file through it, `nodeforge hostkeys` scans the
- * machine's key through it, and remote.Command's connection settings (hostKey, proxy.hostKey) refuse wrong keys.
+ * machine's key through it, and the component's step scripts (RemoteScript) reach it with both host keys pinned.
  * Namespaces, veths and the route are removed at the end, also when a test fails.
  */
 import assert from "node:assert/strict";
@@ -15,12 +15,11 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
-import { HostKeyMismatchError } from "../../modules/remote/host-key";
 import { remoteFileProvider, type RemoteFileInputs } from "../../modules/remote/remote-file";
+import { remoteScriptProvider } from "../../modules/remote/remote-script";
 import { closeAllSessions, sessionStats } from "../../modules/remote/session";
 import type { BastionTarget, SshTarget } from "../../modules/remote/types";
 import { parseStack } from "../../modules/stack";
-import { dialLikePulumiCommand, type CommandConnection } from "../harness/command-dial";
 import { createJumpNetwork, jumpResidue, type JumpNetwork } from "../harness/jump-network";
 import { captureProgram, outputValue } from "../harness/pulumi-mocks";
 import { startSshd, type Sshd } from "../harness/sshd";
@@ -251,7 +250,7 @@ describe("RemoteFile through the bastion", () => {
   });
 });
 
-describe("remote.Command's connection through the bastion", () => {
+describe("the component's step scripts through the bastion", () => {
   const stackText = (machineKey: string, bastionKey: string): string =>
     [
       "cluster:",
@@ -274,7 +273,8 @@ describe("remote.Command's connection through the bastion", () => {
       "",
     ].join("\n");
 
-  async function componentConnection(machineKey: string, bastionKey: string): Promise<CommandConnection> {
+  /** The SSH target the Cluster component gives its first step script (RemoteScript), as the engine resolves it. */
+  async function componentTarget(machineKey: string, bastionKey: string): Promise<SshTarget> {
     const stack = parseStack(stackText(machineKey, bastionKey), "jump.yaml");
     const keys: Record<string, string> = {
       sshPrivateKey: machine().clientPrivateKey,
@@ -283,46 +283,54 @@ describe("remote.Command's connection through the bastion", () => {
     const resources = await captureProgram((transformations) => {
       new Cluster("jump", { stack, secret: (key) => pulumi.secret(keys[key] ?? "") }, { transformations });
     });
-    const command = resources.find((r) => r.type === "command:remote:Command");
-    assert.ok(command, "a remote.Command was registered");
-    return (await outputValue(command.props.connection as pulumi.Input<CommandConnection>)) as CommandConnection;
+    const script = resources.find((r) => r.type === "pulumi-nodejs:dynamic/nodeforge:RemoteScript");
+    assert.ok(script, "a RemoteScript was registered");
+    return (await outputValue(script.props.target as pulumi.Input<SshTarget>)) as SshTarget;
   }
 
-  test("the component pins both host keys; a client configured from them runs a command", async () => {
-    const connection = await componentConnection(machine().hostKeys.ed25519, bastion().hostKeys.ed25519);
-    assert.equal(connection.hostKey, machine().hostKeys.ed25519);
-    assert.equal(connection.proxy?.hostKey, bastion().hostKeys.ed25519);
-    assert.deepEqual(
-      [connection.perDialTimeout, connection.dialErrorLimit, connection.proxy?.perDialTimeout],
-      [5, 2, 5],
-    );
-    const dialed = await dialLikePulumiCommand(connection);
-    try {
-      const result = await dialed.ssh.execCommand("echo reached");
-      assert.equal(result.stdout, "reached");
-    } finally {
-      dialed.close();
-    }
+  /** Runs a step script that leaves a marker file, through the target; resolves with the marker's content. */
+  async function runStep(target: SshTarget, marker: string): Promise<void> {
+    await remoteScriptProvider.create({
+      target,
+      step: "probe",
+      script: `echo reached > '${marker}'`,
+      deleteScript: "",
+      triggers: [],
+    });
+  }
+
+  test("the component pins both host keys, with the stack's timeout and retries; its script runs", async () => {
+    const target = await componentTarget(machine().hostKeys.ed25519, bastion().hostKeys.ed25519);
+    assert.equal(target.hostKey, machine().hostKeys.ed25519);
+    assert.equal(target.bastion?.hostKey, bastion().hostKeys.ed25519);
+    assert.deepEqual([target.connectTimeoutSeconds, target.retries], [5, 2]);
+    const marker = join(work, "component-reached");
+    await runStep(target, marker);
+    assert.equal(readFileSync(marker, "utf8"), "reached\n");
   });
 
-  test("a wrong hostKey or proxy.hostKey in the component's settings is refused", async () => {
+  test("a wrong hostKey or bastion hostKey in the stack file is refused; the script never runs", async () => {
+    await closeAllSessions();
     await settle();
     const before = { bastion: logins(bastion()), machine: logins(machine()) };
-    const wrongMachine = await componentConnection(bastion().hostKeys.ed25519, bastion().hostKeys.ed25519);
-    await assert.rejects(dialLikePulumiCommand(wrongMachine), (error: Error) => {
-      assert.ok(error instanceof HostKeyMismatchError);
-      assert.match(error.message, /^remote\.Command: host key mismatch for 10\.214\.[0-9]+\.6:22: /);
+    const marker = join(work, "component-never");
+    const wrongMachine = await componentTarget(bastion().hostKeys.ed25519, bastion().hostKeys.ed25519);
+    await assert.rejects(runStep(wrongMachine, marker), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(`^hidden-1: probe: host key mismatch for ${network().targetAddress.replace(/\./g, "\\.")}:22 `),
+      );
       return true;
     });
-    const wrongBastion = await componentConnection(machine().hostKeys.ed25519, machine().hostKeys.ed25519);
-    await assert.rejects(dialLikePulumiCommand(wrongBastion), (error: Error) => {
-      assert.ok(error instanceof HostKeyMismatchError);
-      assert.match(error.message, new RegExp(`^remote\\.Command proxy: host key mismatch for .*:${BASTION_PORT}: `));
-      return true;
+    await closeAllSessions();
+    const wrongBastion = await componentTarget(machine().hostKeys.ed25519, machine().hostKeys.ed25519);
+    await assert.rejects(runStep(wrongBastion, marker), {
+      message: new RegExp(`^hidden-1: probe: host key mismatch for bastion .*:${BASTION_PORT}: `),
     });
     await settle();
+    assert.equal(existsSync(marker), false);
     assert.equal(logins(machine()), before.machine, "no login on the machine with a wrong key");
-    // The wrong-machine-key dial logged in to the (correctly pinned) bastion; the wrong-bastion dial did not.
+    // The wrong-machine-key attempt logged in to the (correctly pinned) bastion; the wrong-bastion one did not.
     assert.equal(logins(bastion()), before.bastion + 1);
   });
 });

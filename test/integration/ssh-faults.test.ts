@@ -4,8 +4,7 @@
  * back during the backoff: converges), a host that accepts TCP and never speaks (timeout per attempt), one that
  * hangs up before the handshake, a key or user sshd does not accept and a wrong host key (failed at once, no
  * retry: counted on the server side). Every error names the machine and the file; re-runs converge; no partial
- * or temp files are left. remote.Command's side: the component's connection settings, used by an ssh2 client
- * configured as @pulumi/command would be, are refused for a wrong host key.
+ * or temp files are left. Every step script (RemoteScript) and unit check (UnitState) runs through the same pool.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -15,15 +14,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "../../modules/components";
-import { HostKeyMismatchError } from "../../modules/remote/host-key";
 import { remoteFileProvider, type RemoteFileInputs } from "../../modules/remote/remote-file";
 import { backoffMs, closeAllSessions, sessionStats } from "../../modules/remote/session";
 import type { SshTarget } from "../../modules/remote/types";
-import { parseStack } from "../../modules/stack";
-import { dialLikePulumiCommand, type CommandConnection } from "../harness/command-dial";
-import { captureProgram, outputValue } from "../harness/pulumi-mocks";
 import { useSshd } from "../harness/sshd";
 
 after(closeAllSessions);
@@ -277,57 +270,5 @@ describe("failures that are not retried", () => {
       assert.equal(readFileSync(path, "utf8"), "converged = true\n");
       assertOnly(dirname(path), ["app.conf"]);
     }
-  });
-});
-
-describe("remote.Command's connection settings", () => {
-  async function componentConnection(hostKey: string): Promise<CommandConnection> {
-    const text = [
-      "cluster:",
-      "  name: faults",
-      '  kubernetesVersion: "1.34.4"',
-      "ssh:",
-      `  port: ${server().port}`,
-      "  connectTimeoutSeconds: 4",
-      "  retries: 3",
-      "machines:",
-      "  - name: cp-1",
-      "    address: 127.0.0.1",
-      "    role: control-plane",
-      "    os: debian-12",
-      `    hostKey: ${hostKey}`,
-      "",
-    ].join("\n");
-    const stack = parseStack(text, "faults.yaml");
-    const resources = await captureProgram((transformations) => {
-      const secret = () => pulumi.secret(server().clientPrivateKey);
-      new Cluster("faults", { stack, secret }, { transformations });
-    });
-    const command = resources.find((r) => r.type === "command:remote:Command");
-    assert.ok(command);
-    return (await outputValue(command.props.connection as pulumi.Input<CommandConnection>)) as CommandConnection;
-  }
-
-  test("carry the pinned host key, the timeout and the retries; a wrong key is refused", async () => {
-    const right = await componentConnection(server().hostKey);
-    assert.deepEqual(
-      [right.hostKey, right.perDialTimeout, right.dialErrorLimit, right.proxy],
-      [server().hostKey, 4, 3, undefined],
-    );
-    const dialed = await dialLikePulumiCommand(right);
-    dialed.close();
-
-    const wrong = await componentConnection(
-      readFileSync(join(work, "impostor_key.pub"), "utf8").split(" ").slice(0, 2).join(" "),
-    );
-    await settle();
-    const logins = server().log().split("Accepted publickey").length;
-    await assert.rejects(dialLikePulumiCommand(wrong), (error: Error) => {
-      assert.ok(error instanceof HostKeyMismatchError);
-      assert.equal(error.presented, fingerprint(server().hostKey));
-      return true;
-    });
-    await settle();
-    assert.equal(server().log().split("Accepted publickey").length, logins, "no login with a wrong host key");
   });
 });

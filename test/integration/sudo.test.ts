@@ -1,8 +1,8 @@
 /**
  * Real sudo (Debian's package) for a non-root login user, against a real sshd on 127.0.0.1: passwordless sudo and
- * sudo with a password, through both resource kinds. RemoteFile runs through the session pool; remote.Command's
- * side is the exact line `scriptCommandLine` produces, run over SSH with the password on stdin the way
- * @pulumi/command feeds `stdin` (all of it written at once, then EOF). While a slow command runs, every process's
+ * sudo with a password, through the providers every step uses: RemoteFile (content on stdin after the password
+ * line) and RemoteScript (the step's script, nothing on its stdin), both over the session pool. While a slow
+ * command runs, every process's
  * arguments (`ps -eo args`) and environment are polled for the password; afterwards every file written under
  * /tmp, /var/tmp, /var/log (sudo's log and I/O log included) and the users' homes is searched for it.
  */
@@ -12,11 +12,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { scriptCommandLine, sudoPasswordLine } from "../../modules/remote/command-line";
 import { remoteFileProvider, type RemoteFileInputs } from "../../modules/remote/remote-file";
-import { closeAllSessions, runRemote, type RemoteResult } from "../../modules/remote/session";
+import { remoteScriptProvider } from "../../modules/remote/remote-script";
+import { closeAllSessions, runRemote } from "../../modules/remote/session";
 import type { SshTarget } from "../../modules/remote/types";
-import { runLikePulumiCommand as runCommand } from "../harness/command-dial";
 import { startSshd, type Sshd } from "../harness/sshd";
 import { createSudoUsers, type SudoUsers, type TestUser } from "../harness/users";
 
@@ -54,10 +53,21 @@ function fileInputs(path: string, sshTarget: SshTarget, content: string): Remote
   return { target: sshTarget, path, content, mode: "0600", owner: "root", group: "root" };
 }
 
-/** One remote.Command operation against the target, dialled and fed the way @pulumi/command does it. */
-function runLikePulumiCommand(sshTarget: SshTarget, line: string, stdin?: string): Promise<RemoteResult> {
-  const { host, port, user, privateKey, hostKey } = sshTarget;
-  return runCommand({ host, port, user, privateKey, hostKey }, line, stdin);
+/** Runs `script` as a step's RemoteScript does on create; resolves with what it wrote to its output file. */
+async function runAsStep(sshTarget: SshTarget, script: string): Promise<string> {
+  const out = join(work, `step-${Math.random().toString(36).slice(2)}.out`);
+  await remoteScriptProvider.create({
+    target: sshTarget,
+    step: "probe",
+    script: `{ ${script}\n} > '${out}'`,
+    deleteScript: "",
+    triggers: [],
+  });
+  try {
+    return readFileSync(out, "utf8");
+  } finally {
+    rmSync(out, { force: true });
+  }
 }
 
 /** Every process's command line, from /proc (what `ps -eo args` shows), and environment (root reads them all). */
@@ -146,28 +156,25 @@ describe("sudo with a password (user nftestpw)", () => {
     assert.equal(existsSync(path), false);
   });
 
-  test("remote.Command's exact line runs as root, with nothing left on the script's stdin", async () => {
+  test("a step's script runs as root, with nothing left on its stdin", async () => {
     const { withPassword } = users();
-    const line = scriptCommandLine("id -u; id -un; printf 'stdin:['; cat; printf ']\\n'", {
-      sudo: true,
-      sudoPasswordOnStdin: true,
-    });
-    assert.ok(!line.includes(withPassword.password));
-    const result = await runLikePulumiCommand(target(withPassword), line, sudoPasswordLine(withPassword.password));
-    assert.deepEqual(result, { code: 0, stdout: "0\nroot\nstdin:[]\n", stderr: "" });
+    const output = await runAsStep(
+      target(withPassword, withPassword.password),
+      "id -u; id -un; printf 'stdin:['; cat; printf ']\\n'",
+    );
+    assert.equal(output, "0\nroot\nstdin:[]\n");
   });
 
   test("the password is in no process's arguments or environment while slow commands run", async () => {
     const { withPassword } = users();
     const watch = watchProcesses(withPassword.password);
     const slow = "sleep 1.5; id -u";
-    const line = scriptCommandLine(slow, { sudo: true, sudoPasswordOnStdin: true });
-    const [session, command] = await Promise.all([
+    const [session, step] = await Promise.all([
       runRemote(target(withPassword, withPassword.password), slow, { stdin: "payload\n" }),
-      runLikePulumiCommand(target(withPassword), line, sudoPasswordLine(withPassword.password)),
+      runAsStep(target(withPassword, withPassword.password), slow),
     ]);
     const { samples, leaks, sawSleep } = await watch.stop();
-    assert.deepEqual([session.code, session.stdout, command.code, command.stdout], [0, "0\n", 0, "0\n"]);
+    assert.deepEqual([session.code, session.stdout, step], [0, "0\n", "0\n"]);
     assert.ok(samples >= 20, `polled ${samples} times`);
     assert.ok(sawSleep, "the poller saw the commands running (it would have seen the password)");
     assert.deepEqual(leaks, []);
@@ -188,13 +195,11 @@ describe("sudo with a password (user nftestpw)", () => {
         "sudo: no password was provided\nsudo: 1 incorrect password attempt",
     );
     assert.equal(existsSync(path), false);
-    const line = scriptCommandLine("touch /must-not-exist", { sudo: true, sudoPasswordOnStdin: true });
-    const result = await runLikePulumiCommand(target(withPassword), line, sudoPasswordLine(wrong));
-    assert.equal(result.code, 1);
-    assert.equal(
-      result.stderr,
-      "Sorry, try again.\n\nsudo: no password was provided\nsudo: 1 incorrect password attempt\n",
-    );
+    await assert.rejects(runAsStep(target(withPassword, wrong), "touch /must-not-exist"), {
+      message:
+        "worker-1: probe: create script exited 1: Sorry, try again.\n\n" +
+        "sudo: no password was provided\nsudo: 1 incorrect password attempt",
+    });
     assert.equal(existsSync("/must-not-exist"), false);
   });
 
@@ -208,15 +213,13 @@ describe("sudo with a password (user nftestpw)", () => {
 });
 
 describe("passwordless sudo (user nftest)", () => {
-  test("RemoteFile and remote.Command's line run as root with sudo -n", async () => {
+  test("RemoteFile and a step's script run as root with sudo -n", async () => {
     const { nopasswd } = users();
     const path = join(work, "nopasswd", "app.conf");
     await remoteFileProvider.create(fileInputs(path, target(nopasswd), "n = 1\n"));
     assert.equal(readFileSync(path, "utf8"), "n = 1\n");
     assert.equal(statSync(path).uid, 0);
-    const line = scriptCommandLine("id -u", { sudo: true, sudoPasswordOnStdin: false });
-    assert.match(line, /^sudo -n -- \/bin\/sh -c /);
-    assert.deepEqual(await runLikePulumiCommand(target(nopasswd), line), { code: 0, stdout: "0\n", stderr: "" });
+    assert.equal(await runAsStep(target(nopasswd), "id -u"), "0\n");
   });
 
   test("a password configured although sudo needs none is never handed to sudo", async () => {
@@ -225,12 +228,10 @@ describe("passwordless sudo (user nftest)", () => {
     const secret = nopasswd.password;
     await remoteFileProvider.create(fileInputs(path, target(nopasswd, secret), "payload line\n"));
     assert.equal(readFileSync(path, "utf8"), "payload line\n");
-    const line = scriptCommandLine("id -u; printf 'stdin:['; cat; printf ']\\n'", {
-      sudo: true,
-      sudoPasswordOnStdin: true,
-    });
-    const result = await runLikePulumiCommand(target(nopasswd), line, sudoPasswordLine(secret));
-    assert.deepEqual(result, { code: 0, stdout: "0\nstdin:[]\n", stderr: "" });
+    assert.equal(
+      await runAsStep(target(nopasswd, secret), "id -u; printf 'stdin:['; cat; printf ']\\n'"),
+      "0\nstdin:[]\n",
+    );
   });
 });
 

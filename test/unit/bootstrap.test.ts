@@ -67,10 +67,10 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   });
 
   it("runs kubeadm init on the first control plane once it is prepared", () => {
-    assert.equal(byName("cp-1-kubeadm-init").type, "command:remote:Command");
+    assert.equal(byName("cp-1-kubeadm-init").type, "pulumi-nodejs:dynamic/nodeforge:RemoteScript");
     assert.ok(dependsOn("cp-1-kubeadm-init", "cp-1-configure-kubelet"));
-    assert.match(String(byName("cp-1-kubeadm-init").props.create), /kubeadm init --config/);
-    assert.match(String(byName("cp-1-kubeadm-init").props.delete), /kubeadm reset --force/);
+    assert.match(String(byName("cp-1-kubeadm-init").props.script), /kubeadm init --config/);
+    assert.match(String(byName("cp-1-kubeadm-init").props.deleteScript), /kubeadm reset --force/);
   });
 
   it("issues the bootstrap token afresh after init and before any join, from a root-only file", async () => {
@@ -79,7 +79,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.equal(file.props.mode, "0600");
     assert.equal(await isSecret(file.props.content), true);
     assert.equal(await outputValue(file.props.content as pulumi.Output<string>), FAKE_CLUSTER_PKI.bootstrapToken);
-    const create = String(byName("cp-1-bootstrap-token").props.create);
+    const create = String(byName("cp-1-bootstrap-token").props.script);
     assert.match(create, /apply --server-side --force-conflicts --field-manager=nodeforge -f - <<NF_EOF/);
     assert.match(create, /type: bootstrap\.kubernetes\.io\/token/);
   });
@@ -104,11 +104,12 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
       const registration = byName(`${machine}-registration`);
       assert.ok(dependsOn(`${machine}-registration`, `${machine}-kubeadm-join`));
       assert.equal(registration.parent, byName("cp-1").resource, "runs on the first control plane");
-      const connection = await outputValue(registration.props.connection as pulumi.Input<Record<string, unknown>>);
-      assert.equal(connection.host, "192.0.2.10");
-      assert.match(String(registration.props.create), new RegExp(`get node ${machine} `));
-      assert.match(String(registration.props.delete), new RegExp(`drain ${machine} --ignore-daemonsets`));
-      assert.match(String(registration.props.delete), new RegExp(`delete node ${machine} `));
+      const target = await outputValue(registration.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.host, "192.0.2.10");
+      assert.equal(registration.props.step, "registration");
+      assert.match(String(registration.props.script), new RegExp(`get node ${machine} `));
+      assert.match(String(registration.props.deleteScript), new RegExp(`drain ${machine} --ignore-daemonsets`));
+      assert.match(String(registration.props.deleteScript), new RegExp(`delete node ${machine} `));
     }
     assert.ok(!resources.some((r) => r.name === "cp-1-registration"), "the init machine drains nobody before itself");
   });
@@ -119,7 +120,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     }
     assert.ok(dependsOn("cp-1-kube-proxy", "cp-3-kubeadm-join"));
     assert.match(
-      String(byName("cp-1-kube-proxy").props.create),
+      String(byName("cp-1-kube-proxy").props.script),
       /kubectl --kubeconfig \/etc\/kubernetes\/admin\.conf apply --server-side/,
     );
     const manifest = byName("cp-1-kube-proxy-etc-kubernetes-nodeforge-kube-proxy.yaml");
@@ -153,10 +154,10 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
       !workerJoin.includes(FAKE_CLUSTER_PKI.certificateKey as string),
       "a worker never gets the certificate key",
     );
-    for (const cmd of resources.filter((r) => r.type === "command:remote:Command")) {
+    for (const cmd of resources.filter((r) => r.type === "pulumi-nodejs:dynamic/nodeforge:RemoteScript")) {
       assert.ok(
-        !String(cmd.props.create).includes(FAKE_CLUSTER_PKI.bootstrapToken as string),
-        `${cmd.name}: no token on a command line`,
+        !String(cmd.props.script).includes(FAKE_CLUSTER_PKI.bootstrapToken as string),
+        `${cmd.name}: no token in a script`,
       );
       for (const trigger of cmd.props.triggers as unknown[])
         assert.ok(!String(await outputValue(trigger as pulumi.Output<string>)).includes("abcdef"));

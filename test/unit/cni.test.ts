@@ -32,7 +32,6 @@ import {
 import { Cluster } from "../../modules/components";
 import { cniScripts } from "../../modules/components/bootstrap";
 import { DEFAULT_PINS, type CniPlugin, type Pins } from "../../modules/pins";
-import { privilegedCommandLine } from "../../modules/remote/command-line";
 import { formatIssue, parseStack, StackValidationError, type MachineSpec, type StackSpec } from "../../modules/stack";
 import { sha256 } from "../../modules/steps/hash";
 import { cniManifestDouble } from "../harness/cni-doubles";
@@ -720,25 +719,25 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     const cni = flannel.filter((r) => r.name.endsWith("-cni"));
     assert.deepEqual(
       cni.map((r) => [r.name, r.type]),
-      [["cp-1-cni", "command:remote:Command"]],
+      [["cp-1-cni", "pulumi-nodejs:dynamic/nodeforge:RemoteScript"]],
     );
     const step = cni[0] as CapturedResource;
     assert.equal(step.parent, findResource(flannel, "cp-1").resource, "under the first control plane's Node");
-    const connection = await outputValue(step.props.connection as pulumi.Input<Record<string, unknown>>);
-    assert.equal(connection.host, "192.0.2.10");
+    const target = await outputValue(step.props.target as pulumi.Input<Record<string, unknown>>);
+    assert.equal(target.host, "192.0.2.10");
     assert.ok(step.dependsOn.includes(findResource(flannel, "cp-1-kube-proxy").resource), "after kube-proxy");
     assert.ok(!findResource(flannel, "cp-1-kube-proxy").dependsOn.includes(step.resource));
 
     const stack = parse(flannelText());
     const expected = cniScripts(resolveCni(stack, DEFAULT_PINS) as ResolvedCni, stack.machines[0] as MachineSpec);
-    assert.equal(step.props.create, privilegedCommandLine(expected.script, "direct"));
-    assert.equal(step.props.delete, privilegedCommandLine(expected.deleteScript, "direct"));
+    assert.equal(step.props.script, expected.script);
+    assert.equal(step.props.deleteScript, expected.deleteScript);
     assert.deepEqual(await triggerOf(flannel), [sha256(expected.script)]);
   });
 
   it("no secret in the CNI command's scripts", () => {
     const step = findResource(flannel, "cp-1-cni");
-    const text = `${String(step.props.create)}\n${String(step.props.delete)}\n${String(step.props.update)}`;
+    const text = `${String(step.props.script)}\n${String(step.props.deleteScript)}\n${String(step.props.script)}`;
     for (const secret of [SSH_SECRET, "PRIVATE KEY", ...Object.values(FAKE_CLUSTER_PKI)]) {
       assert.ok(!text.includes(secret), `no ${secret}`);
     }
@@ -763,13 +762,10 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     assert.notDeepEqual(await triggerOf(await capture(parse(flannelText(SHA, "10.33.0.0/16")))), base);
   });
 
-  /** The script a remote command line runs (`/bin/sh -c '<script>'`, the machines' user being root). */
-  function unwrap(commandLine: unknown): string {
-    const text = String(commandLine);
-    assert.ok(text.startsWith("/bin/sh -c '") && text.endsWith("'"), text.slice(0, 40));
-    const script = text.slice("/bin/sh -c '".length, -1).replaceAll("'\\''", "'");
-    assert.equal(privilegedCommandLine(script, "direct"), text);
-    return script;
+  /** A step's script as its RemoteScript carries it. */
+  function unwrap(script: unknown): string {
+    assert.equal(typeof script, "string");
+    return script as string;
   }
 
   it("every machine's kubeadm reset removes flannel's files and links after kubeadm reset", () => {
@@ -777,7 +773,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     assert.ok(leftovers.paths.includes("/etc/cni/net.d/10-flannel.conflist"));
     assert.deepEqual(leftovers.links, ["flannel.1", "cni0"]);
     for (const name of RESETS) {
-      const reset = unwrap(findResource(flannel, name).props.delete);
+      const reset = unwrap(findResource(flannel, name).props.deleteScript);
       assertCleanShell(`${name} reset`, reset);
       const rm = reset.indexOf(`\nrm -rf ${leftovers.paths.join(" ")} \n`);
       assert.ok(rm > 0, `${name}: removes ${leftovers.paths.join(" ")}`);
@@ -794,7 +790,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
 
   it("with plugin none no reset touches CNI files or links", () => {
     for (const name of RESETS) {
-      const reset = unwrap(findResource(none, name).props.delete);
+      const reset = unwrap(findResource(none, name).props.deleteScript);
       assert.match(reset, /kubeadm reset --force/, name);
       for (const word of ["/etc/cni", "/opt/cni", "/var/lib/cni", "flannel", "calico", "ip link"]) {
         assert.ok(!reset.includes(word), `${name}: no ${word}`);

@@ -25,7 +25,7 @@ import { TEST_HOST_KEY } from "../harness/stack-builder";
 
 const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
 const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
-const COMMAND_TYPE = "command:remote:Command";
+const SCRIPT_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteScript";
 const ETCD = ["etcd-1", "etcd-2", "etcd-3"];
 const ENDPOINTS = ["https://192.0.2.31:2379", "https://192.0.2.32:2379", "https://192.0.2.33:2379"];
 const EXTERNAL = "/etc/kubernetes/pki/etcd-external";
@@ -60,7 +60,7 @@ function externalEtcdStack() {
   return parseStack(`${yaml}\n`, "ext.yaml");
 }
 
-/** Every private key the fake EtcdPki answers: none may reach a command line or a trigger. */
+/** Every private key the fake EtcdPki answers: none may reach a script or a trigger. */
 const ETCD_SECRETS = [FAKE_ETCD_PKI.caKey, FAKE_ETCD_PKI.clientKey, ...ETCD.map(FAKE_ETCD_PKI.memberKey)];
 
 describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", () => {
@@ -115,12 +115,12 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
       for (const child of children)
         assert.ok(child.name.startsWith(`${name}-`), `${child.name} is named after ${name}`);
       const step = byName(`${name}-etcd-member`);
-      assert.equal(step.type, COMMAND_TYPE);
+      assert.equal(step.type, SCRIPT_TYPE);
       assert.equal(step.parent, member);
-      const create = await outputValue(step.props.create as pulumi.Input<string>);
+      const create = await outputValue(step.props.script as pulumi.Input<string>);
       assert.match(create, new RegExp(`nf_machine=${name}`));
       assert.match(create, /nf_pkg_ensure etcd-server etcd-client/);
-      assert.match(String(step.props.delete), /rm -rf \/var\/lib\/etcd\/ext/);
+      assert.match(String(step.props.deleteScript), /rm -rf \/var\/lib\/etcd\/ext/);
       assert.equal((step.props.triggers as unknown[]).length, 1);
 
       const files = children.filter((r) => r.type === FILE_TYPE);
@@ -211,11 +211,11 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
     );
   });
 
-  it("puts no secret on any command line or in any trigger", async () => {
-    const commands = resources.filter((r) => r.type === COMMAND_TYPE);
+  it("puts no secret in any script or trigger", async () => {
+    const commands = resources.filter((r) => r.type === SCRIPT_TYPE);
     assert.ok(commands.length > 0);
     for (const cmd of commands) {
-      for (const field of ["create", "update", "delete"]) {
+      for (const field of ["script", "deleteScript"]) {
         const line = String(await outputValue(cmd.props[field] as pulumi.Input<string>));
         for (const secret of ETCD_SECRETS) assert.ok(!line.includes(secret), `${cmd.name}: ${field} has no key`);
         assert.ok(!line.includes("TEST ETCD"), `${cmd.name}: ${field} carries no PKI material`);

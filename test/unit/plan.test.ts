@@ -74,3 +74,22 @@ describe("planMachine", () => {
     assert.notEqual(before.get("configure-kubelet")?.filesHash, hash);
   });
 });
+
+describe("artifacts.sha256: checksums of the mirror's own builds", () => {
+  const own = { kubelet: "1".repeat(64), kubeadm: "2".repeat(64), kubectl: "3".repeat(64), crictl: "4".repeat(64) };
+  const block = `artifacts:\n  sha256:\n    amd64:\n${Object.entries(own)
+    .map(([binary, sum]) => `      ${binary}: "${sum}"`)
+    .join("\n")}\n`;
+
+  it("replace the pinned checksums in the install step, and only for that arch", () => {
+    const pinned = plan().get("install-kubelet")?.script ?? "";
+    const script = plan(block).get("install-kubelet")?.script ?? "";
+    for (const sum of Object.values(own)) {
+      assert.ok(script.includes(sum), `${sum.slice(0, 4)}... is checked`);
+      assert.ok(!pinned.includes(sum));
+    }
+    assert.equal(changedSteps(plan(), plan(block)).join(), "install-kubelet");
+    const arm = plan(block.replace("amd64:", "arm64:")).get("install-kubelet")?.script ?? "";
+    assert.equal(arm, pinned, "checksums for another arch leave an amd64 machine's step as pinned");
+  });
+});

@@ -6,19 +6,23 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
+import { remoteScriptProvider, type RemoteScriptInputs } from "../../modules/remote";
 import { STEPS } from "../../modules/steps";
 import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
 import { captureProgram, isSecret, outputValue, type CapturedResource, findResource } from "../harness/pulumi-mocks";
 
 const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
 const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
+const SCRIPT_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteScript";
+const DYNAMIC_TYPES = [FILE_TYPE, UNIT_TYPE, SCRIPT_TYPE];
 const SUDO = "ssh:\n  user: ops\n  sudo: true\n  sudoPasswordConfig: sudoPassword\n";
 const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sudoPassword: "s3cret pass" };
 
 describe("Pulumi program on a 3-machine stack (mocks)", () => {
   let resources: CapturedResource[];
   const byName = (name: string) => findResource(resources, name);
-  const commands = () => resources.filter((r) => r.type === "command:remote:Command");
+  const commands = () => resources.filter((r) => r.type === SCRIPT_TYPE);
+  const dynamic = () => resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
 
   before(async () => {
     const stack = buildStack({ machines: 3, extra: SUDO });
@@ -35,13 +39,14 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     for (const node of nodes) assert.equal(node.parent, cluster.resource);
   });
 
-  it("gives every machine one command per step, named machine-step, parented to its Node", () => {
+  it("gives every machine one script per step, named machine-step, parented to its Node", () => {
     for (const machine of ["cp-1", "worker-1", "worker-2"]) {
       const node = byName(machine);
       for (const step of STEPS) {
         const cmd = byName(`${machine}-${step.name}`);
-        assert.equal(cmd.type, "command:remote:Command");
+        assert.equal(cmd.type, SCRIPT_TYPE);
         assert.equal(cmd.parent, node.resource);
+        assert.equal(cmd.props.step, step.name);
       }
     }
     // Plus the cluster bootstrap: kubeadm init, joins, registrations, kube-proxy (test/unit/bootstrap.test.ts).
@@ -120,50 +125,35 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
   });
 
-  it("pins the host key on every command connection and every RemoteFile target", async () => {
-    for (const cmd of commands()) {
-      const connection = await outputValue(cmd.props.connection as pulumi.Input<Record<string, unknown>>);
-      assert.equal(connection.hostKey, TEST_HOST_KEY, `${cmd.name} pins the host key`);
-    }
-    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
-      const target = await outputValue(file.props.target as pulumi.Input<Record<string, unknown>>);
-      assert.equal(target.hostKey, TEST_HOST_KEY);
+  it("pins the host key on every target: scripts, files and units", async () => {
+    assert.ok(commands().length > 0 && dynamic().length > commands().length);
+    for (const resource of dynamic()) {
+      const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.hostKey, TEST_HOST_KEY, `${resource.name} pins the host key`);
     }
   });
 
-  it("keeps the private key and the sudo password secret", async () => {
-    for (const cmd of commands()) {
-      const connection = cmd.props.connection as Record<string, unknown>;
-      assert.equal(await isSecret(connection.privateKey), true, `${cmd.name} privateKey is secret`);
-      assert.equal(await isSecret(cmd.props.stdin), true, `${cmd.name} sudo password (stdin) is secret`);
-      assert.equal(await outputValue(cmd.props.stdin as pulumi.Output<string>), "s3cret pass\n");
-      assert.doesNotMatch(String(cmd.props.create), /s3cret|PRIVATE-KEY/, "no secret on the command line");
-      // The password wrapper (modules/remote/command-line.ts): /bin/sh reads the password line, sudo gets it on a pipe.
-      assert.match(String(cmd.props.create), /^\/bin\/sh -c 'nf_password=\nIFS= read -r nf_password /);
-      assert.ok(
-        String(cmd.props.create).includes(
-          `printf '\\''%s\\n'\\'' "$nf_password" | sudo -k -S -p '\\'''\\'' -- /bin/sh -c `,
-        ),
-        `${cmd.name}: the password goes to sudo -S on a pipe`,
-      );
+  it("carries the private key and the sudo password only in the secret target, never in a script", async () => {
+    for (const resource of dynamic()) {
+      assert.equal(await isSecret(resource.props.target), true, `${resource.name} target is secret`);
+      const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.deepEqual([target.privateKey, target.sudoPassword], ["PRIVATE-KEY-TEXT", "s3cret pass"]);
     }
-    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
-      assert.equal(await isSecret(file.props.target), true, `${file.name} target is secret`);
+    for (const cmd of commands()) {
+      for (const script of [cmd.props.script, cmd.props.deleteScript]) {
+        assert.doesNotMatch(await outputValue(script as pulumi.Input<string>), /s3cret|PRIVATE-KEY/, cmd.name);
+      }
+      assert.equal(await isSecret(cmd.props.script), false, `${cmd.name}: its script is shown in previews`);
     }
   });
 
-  it("dials like the stack says: per-dial timeout, retries as dialErrorLimit, no proxy without a bastion", async () => {
-    for (const cmd of commands()) {
-      const connection = await outputValue(cmd.props.connection as pulumi.Input<Record<string, unknown>>);
-      assert.equal(connection.perDialTimeout, 15, `${cmd.name} perDialTimeout`);
-      assert.equal(connection.dialErrorLimit, 3, `${cmd.name} dialErrorLimit`);
-      assert.equal(connection.user, "ops");
-      assert.equal(connection.proxy, undefined, `${cmd.name} has no proxy`);
-    }
-    for (const file of resources.filter((r) => r.type === FILE_TYPE)) {
-      const target = await outputValue(file.props.target as pulumi.Input<Record<string, unknown>>);
-      assert.equal(target.retries, 3);
+  it("connects like the stack says: per-attempt timeout, retries, no bastion without one", async () => {
+    for (const resource of dynamic()) {
+      const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
+      assert.equal(target.retries, 3, `${resource.name} retries`);
       assert.equal(target.connectTimeoutSeconds, 15);
+      assert.equal(target.user, "ops");
+      assert.equal(target.sudo, true);
       assert.equal("bastion" in target, false);
     }
   });
@@ -201,15 +191,26 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
   });
 
-  it("re-runs a step in place when its files change: triggers carry the files' hash and update = create", async () => {
+  it("re-runs a step in place when its files change: a changed trigger is an update, never a replacement", async () => {
     for (const cmd of commands()) {
       const triggers = cmd.props.triggers as pulumi.Input<string>[];
       assert.equal(triggers.length, 1);
       assert.match(await outputValue(triggers[0] ?? ""), /^[0-9a-f]{64}$/);
-      assert.equal(cmd.props.update, cmd.props.create);
     }
     const kubelet = byName("cp-1-configure-kubelet");
-    assert.match(String(kubelet.props.delete), /systemctl disable --now kubelet\.service/);
+    const olds = (await outputValue(pulumi.output(kubelet.props))) as unknown as RemoteScriptInputs;
+    assert.match(olds.deleteScript, /systemctl disable --now kubelet\.service/);
+    const news = { ...olds, triggers: ["0".repeat(64)] };
+    assert.deepEqual(await remoteScriptProvider.diff("cp-1:configure-kubelet", olds, news), {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    assert.deepEqual(await remoteScriptProvider.diff("cp-1:configure-kubelet", olds, olds), {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
   });
 });
 
@@ -236,40 +237,10 @@ describe("Pulumi program with a bastion (mocks)", () => {
     });
   });
 
-  it("passes the bastion as remote.Command's proxy, its host key pinned and its key secret", async () => {
-    const commands = resources.filter((r) => r.type === "command:remote:Command");
+  it("gives every target the bastion, its host key pinned and its key secret", async () => {
+    const dynamic = resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
     // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy.
-    assert.equal(commands.length, 2 * STEPS.length + 5);
-    for (const cmd of commands) {
-      const connection = cmd.props.connection as Record<string, unknown>;
-      const proxy = connection.proxy as Record<string, unknown>;
-      assert.equal(await isSecret(proxy.privateKey), true, `${cmd.name}: the bastion key is secret`);
-      const resolved = await outputValue(connection as pulumi.Input<Record<string, unknown>>);
-      assert.match(String(resolved.host), /^172\.16\.0\.[12]$/);
-      assert.deepEqual(resolved, {
-        host: resolved.host,
-        port: 22,
-        user: "root",
-        privateKey: "MACHINE-KEY",
-        hostKey: TEST_HOST_KEY,
-        perDialTimeout: 7,
-        dialErrorLimit: 2,
-        proxy: {
-          host: "203.0.113.7",
-          port: 2200,
-          user: "jump",
-          privateKey: "BASTION-KEY",
-          hostKey: BASTION_KEY,
-          perDialTimeout: 7,
-          dialErrorLimit: 2,
-        },
-      });
-    }
-  });
-
-  it("gives RemoteFile and UnitState targets the bastion too", async () => {
-    const dynamic = resources.filter((r) => r.type === FILE_TYPE || r.type === UNIT_TYPE);
-    assert.ok(dynamic.length > 0);
+    assert.equal(dynamic.filter((r) => r.type === SCRIPT_TYPE).length, 2 * STEPS.length + 5);
     for (const resource of dynamic) {
       const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
       assert.deepEqual(target.bastion, {
@@ -281,6 +252,7 @@ describe("Pulumi program with a bastion (mocks)", () => {
       });
       assert.equal(target.retries, 2);
       assert.equal(target.connectTimeoutSeconds, 7);
+      assert.equal(await isSecret(resource.props.target), true);
     }
   });
 });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { privilegedCommandLine, scriptCommandLine, sudoPasswordLine } from "../../modules/remote/command-line";
+import { privilegedCommandLine, sudoPasswordLine } from "../../modules/remote/command-line";
 import { describeConnectError, SshConnectError, type Hop } from "../../modules/remote/dial";
 import { backoffMs } from "../../modules/remote/session";
 import { unitStateProvider, type UnitStateInputs, type UnitStateOutputs } from "../../modules/remote/unit-state";
@@ -29,18 +29,6 @@ describe("privileged command lines", () => {
       `/bin/sh -c 'set -eu\necho '\\''hello world'\\'' > /etc/motd'`,
     );
     assert.equal(privilegedCommandLine(SCRIPT, "sudo"), `sudo -n -- ${privilegedCommandLine(SCRIPT, "direct")}`);
-    assert.equal(
-      scriptCommandLine(SCRIPT, { sudo: false, sudoPasswordOnStdin: false }),
-      privilegedCommandLine(SCRIPT, "direct"),
-    );
-    assert.equal(
-      scriptCommandLine(SCRIPT, { sudo: true, sudoPasswordOnStdin: false }),
-      privilegedCommandLine(SCRIPT, "sudo"),
-    );
-    assert.equal(
-      scriptCommandLine(SCRIPT, { sudo: true, sudoPasswordOnStdin: true }),
-      privilegedCommandLine(SCRIPT, "sudo-password"),
-    );
   });
 
   it("with a password: a POSIX sh wrapper that reads it from stdin and hands it to sudo on a pipe", () => {

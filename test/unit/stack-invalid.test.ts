@@ -443,6 +443,24 @@ describe("values that do not match their pattern", () => {
     expectIssue(text, "artifacts.crictlBaseUrl", `"https://example.com/$(id)" ${HTTP_URL}`, line);
   });
 
+  it("artifacts.sha256: a checksum that is not 64 hex digits, an arch missing a binary, an unknown arch", () => {
+    const rhelKey = "  rhelContainerdRepoGpgKey: https://download.docker.com/linux/rhel/gpg";
+    const sums = (extra: string[]) => replaceLine(BASE, rhelKey, [rhelKey, "  sha256:", ...extra].join("\n"));
+    const hex = "a".repeat(64);
+    const full = ["kubelet", "kubeadm", "kubectl", "crictl"].map((b) => `      ${b}: "${hex}"`);
+    const short = sums(["    amd64:", `      kubelet: "${"a".repeat(63)}"`, ...full.slice(1)]);
+    expectIssue(
+      short,
+      "artifacts.sha256.amd64.kubelet",
+      /^"a{50,}\.\.\. must be a sha256: 64 lowercase hex digits$/,
+      `      kubelet: "${"a".repeat(63)}"`,
+    );
+    const missing = sums(["    amd64:", ...full.slice(0, 3)]);
+    expectIssue(missing, "artifacts.sha256.amd64.crictl", "is required", "    amd64:");
+    const unknown = sums(["    s390x:", ...full]);
+    expectIssue(unknown, "artifacts.sha256.s390x", "unknown property; allowed here: amd64, arm64", "    s390x:");
+  });
+
   it("URL with a scheme other than http(s)", () => {
     const line = "      - ftp://mirror.example.internal";
     const text = replaceLine(BASE, "      - https://mirror.example.internal", line);

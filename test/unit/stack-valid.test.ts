@@ -252,12 +252,13 @@ describe("defaults", () => {
     }
   });
 
-  it("fill in the upstream artifact locations and no registry mirrors", () => {
+  it("fill in the upstream artifact locations, nodeforge's own checksums and no registry mirrors", () => {
     assert.deepEqual(spec.artifacts, {
       kubernetesBaseUrl: "https://dl.k8s.io/release",
       crictlBaseUrl: "https://github.com/kubernetes-sigs/cri-tools/releases/download",
       rhelContainerdRepoUrl: "https://download.docker.com/linux/rhel/$releasever/$basearch/stable",
       rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg",
+      sha256: {},
     });
     assert.deepEqual(spec.containerd, { registryMirrors: {} });
   });

@@ -1,0 +1,162 @@
+/**
+ * RemoteScript: a step's script run on a machine over the pooled SSH session, as a Pulumi dynamic resource.
+ *
+ * Why not @pulumi/command's remote.Command: its SDK adds `replaceOnChanges: ["triggers[*]"]` to every Command, so
+ * on a real `pulumi up` a changed trigger REPLACES it: the new one is created, then the OLD one's delete runs (a
+ * containerd config change would end in uninstall-containerd). Here a change of script or triggers is an update
+ * that runs the script again in place; the delete script runs only when the step itself goes away (destroy, or
+ * the machine or step dropped from the stack file). It also reaches the machine the way RemoteFile does (host
+ * key pinned, one pooled connection per machine, bastions, sudo with the password on stdin), so privilege is
+ * decided in one place (session.ts). Same provider style and serialization constraints as RemoteFile.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { shellQuote } from "../render/shell";
+import { runRemote, withoutMachinePrefix } from "./session";
+import { accessChanged, MACHINE_FIELDS, targetFailures, UNKNOWN } from "./target";
+import type { SshTarget } from "./types";
+
+/** What the provider receives: plain values (the engine resolves Outputs and unwraps secrets). */
+export interface RemoteScriptInputs {
+  target: SshTarget;
+  /** The step's name, for messages (`cp-1: install-containerd: ...`) and the resource id. */
+  step: string;
+  /** The script, run with /bin/sh as root; idempotent, it runs again whenever it or a trigger changes. */
+  script: string;
+  /** Run when the step goes away; "" when there is nothing to undo. */
+  deleteScript: string;
+  /** Values whose change runs the script again (hashes of the step's files, never secrets themselves). */
+  triggers: string[];
+}
+
+/** The state Pulumi records: the inputs, as last applied. */
+export type RemoteScriptOutputs = RemoteScriptInputs;
+
+/** How many trailing lines of a failed script's error output a message keeps. */
+const ERROR_LINES = 20;
+
+function where(inputs: RemoteScriptInputs): string {
+  return `${inputs.target.machine}: ${inputs.step}`;
+}
+
+/**
+ * The message for a script that exited non-zero. Step scripts report their own failure as
+ * `<machine>: <step>: <what>` (templates/partials/prelude.sh.hbs); such a line is the message as it is.
+ */
+function exitMessage(inputs: RemoteScriptInputs, verb: string, code: number, stderr: string): string {
+  const lines = stderr.trim().split("\n").slice(-ERROR_LINES);
+  const own = lines.findIndex((line) => line.startsWith(`${where(inputs)}: `));
+  if (own >= 0) return lines.slice(own).join("\n");
+  const output = lines.join("\n").trim() || "(no error output)";
+  return `${where(inputs)}: ${verb} script exited ${code}: ${output}`;
+}
+
+/**
+ * The script with a first line that notes the run in the machine's journal (`journalctl -t nodeforge`:
+ * `install-containerd update`), so an operator, and a test, can see which scripts ran, delete scripts included.
+ */
+function logged(inputs: RemoteScriptInputs, verb: string, script: string): string {
+  const line = shellQuote(`${inputs.step} ${verb}`);
+  return `logger -t nodeforge -- ${line} 2>/dev/null || true\n${script}`;
+}
+
+async function runScript(inputs: RemoteScriptInputs, verb: string, script: string): Promise<void> {
+  let result;
+  try {
+    result = await runRemote(inputs.target, logged(inputs, verb, script));
+  } catch (error) {
+    throw new Error(`${where(inputs)}: ${withoutMachinePrefix(inputs.target.machine, (error as Error).message)}`);
+  }
+  if (result.code !== 0) throw new Error(exitMessage(inputs, verb, result.code, result.stderr));
+}
+
+function inputFailures(news: RemoteScriptInputs): { property: string; reason: string }[] {
+  const failures = targetFailures(news.target);
+  if (typeof news.step === "string" && news.step !== UNKNOWN && !/^[a-z0-9][a-z0-9-]*$/.test(news.step)) {
+    failures.push({ property: "step", reason: `${JSON.stringify(news.step)} is not a kebab-case step name` });
+  }
+  return failures;
+}
+
+/** Whether what runs on the machine changed (not only the way in, nor only the delete script). */
+function scriptChanged(olds: RemoteScriptInputs, news: RemoteScriptInputs): boolean {
+  return olds.script !== news.script || JSON.stringify(olds.triggers) !== JSON.stringify(news.triggers);
+}
+
+/** The provider's methods with their precise result types. */
+export interface RemoteScriptProvider {
+  check(olds: RemoteScriptInputs, news: RemoteScriptInputs): Promise<pulumi.dynamic.CheckResult<RemoteScriptInputs>>;
+  diff(id: string, olds: RemoteScriptOutputs, news: RemoteScriptInputs): Promise<pulumi.dynamic.DiffResult>;
+  create(inputs: RemoteScriptInputs): Promise<{ id: string; outs: RemoteScriptOutputs }>;
+  read(id: string, props?: RemoteScriptOutputs): Promise<{ id: string; props: RemoteScriptOutputs }>;
+  update(id: string, olds: RemoteScriptOutputs, news: RemoteScriptInputs): Promise<{ outs: RemoteScriptOutputs }>;
+  delete(id: string, props: RemoteScriptOutputs): Promise<void>;
+}
+
+/** The dynamic provider behind RemoteScript. Exported so tests can drive it directly. */
+export const remoteScriptProvider: RemoteScriptProvider = {
+  async check(_olds, news) {
+    const failures = inputFailures(news);
+    return failures.length > 0 ? { inputs: news, failures } : { inputs: news };
+  },
+  async diff(_id, olds, news) {
+    // Another machine: the step's work lives elsewhere. Undo it there first (the "new" machine may be the old
+    // one under another name, where create-then-delete would undo the fresh run).
+    const replaces = MACHINE_FIELDS.some((field) => olds.target?.[field] !== news.target?.[field]) ? ["target"] : [];
+    const changes =
+      replaces.length > 0 ||
+      scriptChanged(olds, news) ||
+      olds.deleteScript !== news.deleteScript ||
+      olds.step !== news.step ||
+      accessChanged(olds.target, news.target);
+    return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
+  },
+  async create(inputs) {
+    await runScript(inputs, "create", inputs.script);
+    return { id: `${inputs.target.machine}:${inputs.step}`, outs: inputs };
+  },
+  async read(id, props) {
+    if (!props?.target || !props.step) throw new Error(`${id}: RemoteScript can only be refreshed from recorded state`);
+    // A script leaves no single thing to read back; its files (RemoteFile) and units (UnitState) carry drift.
+    return { id, props };
+  },
+  async update(_id, olds, news) {
+    // Only the way in or the delete script changed: record it, touch nothing on the machine.
+    if (scriptChanged(olds, news)) await runScript(news, "update", news.script);
+    return { outs: news };
+  },
+  async delete(_id, props) {
+    if (props.deleteScript) await runScript(props, "delete", props.deleteScript);
+  },
+};
+
+/** Arguments of a RemoteScript resource. */
+export interface RemoteScriptArgs {
+  target: pulumi.Input<{ [K in keyof SshTarget]: pulumi.Input<SshTarget[K]> }>;
+  step: pulumi.Input<string>;
+  /** Carries no secret: it is kept in state and shown by `pulumi preview --diff`. */
+  script: pulumi.Input<string>;
+  deleteScript?: pulumi.Input<string>;
+  triggers: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/** A step's script on a machine: runs on create and whenever it or a trigger changes; its delete script on delete. */
+export class RemoteScript extends pulumi.dynamic.Resource {
+  declare readonly target: pulumi.Output<SshTarget>;
+  declare readonly step: pulumi.Output<string>;
+  declare readonly script: pulumi.Output<string>;
+  declare readonly deleteScript: pulumi.Output<string>;
+  declare readonly triggers: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RemoteScriptArgs, opts?: pulumi.CustomResourceOptions) {
+    const props = {
+      // The whole target is secret: it carries the private key and the sudo password.
+      target: pulumi.secret(args.target),
+      step: args.step,
+      script: args.script,
+      deleteScript: args.deleteScript ?? "",
+      triggers: args.triggers,
+    };
+    const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target"] });
+    super(remoteScriptProvider, name, props, options, "nodeforge", "RemoteScript");
+  }
+}
