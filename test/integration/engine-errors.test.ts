@@ -49,6 +49,7 @@ describe("a bad stack file under the real engine", { timeout: 300_000 }, () => {
       for (const line of expected) assert.ok(messages.includes(line.trim()), `${line}\nin\n${messages}`);
       // A stack frame: a line of `at ...` (Node colours parts of it), or a source position in a .ts file.
       for (const text of [failure.report.output, messages]) {
+        // eslint-disable-next-line no-control-regex -- Node's colours are ESC sequences
         assert.doesNotMatch(text, /^[\s\u001b[0-9;m]*at \S/m, "no stack trace");
         assert.doesNotMatch(text, /\.ts:[0-9]+:[0-9]+/, "no source position");
       }
