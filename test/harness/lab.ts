@@ -89,7 +89,8 @@ async function serve(): Promise<void> {
     keyFile,
     ssh: first ? `ssh ${shellWords(lab.sshArgs(first))}` : "",
   };
-  if (missing.length > 0) log(`lab: ${missing.length} artifact(s) are test doubles (their checksums are in the stack file)`);
+  if (missing.length > 0)
+    log(`lab: ${missing.length} artifact(s) are test doubles (their checksums are in the stack file)`);
   process.on("exit", () => {
     rmSync(stateFile, { force: true });
     rmSync(keyFile, { force: true });
