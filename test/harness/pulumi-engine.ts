@@ -9,13 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
 import { projectRoot } from "../../modules/project-root";
-
-const CACHE = process.env.NODEFORGE_CACHE ?? "/var/cache/nodeforge-test";
+import { CACHE_ROOT } from "./rootfs";
 
 /** The toolchain root .ci/install-pulumi fills for the pinned @pulumi/pulumi (its `bin/` holds CLI and plugins). */
 export function pulumiRoot(): string {
   const version = (require("@pulumi/pulumi/package.json") as { version: string }).version;
-  const root = join(CACHE, "pulumi", `v${version}`);
+  const root = join(CACHE_ROOT, "pulumi", `v${version}`);
   if (!existsSync(join(root, "bin", "pulumi"))) {
     throw new Error(`no Pulumi CLI in ${root}: run \`bash .ci/install-pulumi\` first`);
   }
