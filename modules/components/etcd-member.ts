@@ -50,7 +50,7 @@ function modeOf(path: string): string {
 }
 
 export class EtcdMember extends pulumi.ComponentResource {
-  /** The member step's command: done means the member runs and answered a health check. */
+  /** The member step's script: done means the member runs and answered a health check. */
   readonly ready: RemoteScript;
   readonly machineName: string;
   readonly access: MachineAccess;

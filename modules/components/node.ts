@@ -22,7 +22,7 @@ export interface NodeArgs {
 }
 
 export class Node extends pulumi.ComponentResource {
-  /** The last step's command: done means this node is fully provisioned. */
+  /** The last step's script: done means this node is fully provisioned. */
   readonly ready: pulumi.Resource;
   readonly machineName: string;
   readonly role: string;
@@ -50,7 +50,7 @@ export class Node extends pulumi.ComponentResource {
         dependsOn: before,
       });
       for (const unit of planned.units) {
-        // Created after the command that enables the unit; refresh compares it with the machine.
+        // Created after the script that enables the unit; refresh compares it with the machine.
         new UnitState(
           `${stepName}-unit-${unit.name}`,
           {
