@@ -3,6 +3,10 @@
  *
  * Checksums are the sha256 of the release files as published for the upstream releases (Kubernetes
  * binaries from the `bin/linux/<arch>/` tree, crictl release tarballs). A mirror must serve the same bytes.
+ * Kubernetes 1.35.8, 1.36.3 and 1.36.4 and crictl 1.36.0 are copied from kubernetes-sigs/kubespray's
+ * roles/kubespray_defaults/vars/main/checksums.yml at commit 46dbdd3994b3 (2026-08-21), which also confirms the
+ * older 1.35.1 and crictl 1.35.0 values below; the pause image of each release is its kubeadm's PauseVersion
+ * (cmd/kubeadm/app/constants in the k8s.io/kubernetes module of that release).
  */
 import type { Arch } from "../stack/types";
 
@@ -43,22 +47,6 @@ export interface Pins {
 
 export const DEFAULT_PINS: Pins = {
   kubernetes: {
-    "1.33.8": {
-      crictlVersion: "1.33.0",
-      pauseImage: "registry.k8s.io/pause:3.10",
-      binaries: {
-        amd64: {
-          kubelet: "1caa69c5328cfa774218f75f0621a6f10a1b97e095af85015f468aeb8fdf956a",
-          kubeadm: "8259af514dc3655e8abec1a69b637f31cce2ecb940a80ae4a268e5287890f009",
-          kubectl: "7f9c3faab7c9f9cc3f318d49eb88efc60eb3b3a7ce9eee5feb39b1280e108a29",
-        },
-        arm64: {
-          kubelet: "e835f15be6d8b7b27b963a46c4a054f7663c26741f17e003bfcb8271350cf882",
-          kubeadm: "b5248b51e66e4716261f2c926fe2f08a293795e6863099e7792b4d57dbb9109e",
-          kubectl: "76e284669f1f6343bd9fe2a011757809c8c01cf51da9f85ee6ef4eb93c8393a8",
-        },
-      },
-    },
     "1.34.4": {
       crictlVersion: "1.34.0",
       pauseImage: "registry.k8s.io/pause:3.10.1",
@@ -91,12 +79,56 @@ export const DEFAULT_PINS: Pins = {
         },
       },
     },
+    "1.35.8": {
+      crictlVersion: "1.35.0",
+      pauseImage: "registry.k8s.io/pause:3.10.1",
+      binaries: {
+        amd64: {
+          kubelet: "6971b9f95e54dbed67a2271abe6e78f8cc2894494649f3cf39e4b25a82dca923",
+          kubeadm: "1bbc64a2be5b300880ae9330c6bba592ec2a2b8ecb79c527b0c7cc0f44070e5e",
+          kubectl: "874d5e72dbb819f43cff16bcd1e4f8bac5b7f2361fe1e55049b0a6c676fb0cbf",
+        },
+        arm64: {
+          kubelet: "7744f84c49df6dff7d0a0471f9acef31568c02459659de83aa279cf3a04b1714",
+          kubeadm: "8956730f3ae46ebdb95e95845542f71d844f74affd69c14634a58d1fe3510d86",
+          kubectl: "cc749967b62f4422260bc9c0aa7a7c55f45175ae38cb8d95767b5d2b7e04c1fd",
+        },
+      },
+    },
+    "1.36.3": {
+      crictlVersion: "1.36.0",
+      pauseImage: "registry.k8s.io/pause:3.10.2",
+      binaries: {
+        amd64: {
+          kubelet: "46707a53209f826ad0f0d62371ac69cd00e78fd9a8176cf5f6f87f18f7f8b718",
+          kubeadm: "bba1733c701bf70ec74ba1cc3fd5745404c1134a8a4b0a5f8560cc9832023421",
+          kubectl: "ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336",
+        },
+        arm64: {
+          kubelet: "57205a5daf5883873d87b4914e1e00bdd7707acd075714788cfb0fc1f60bc414",
+          kubeadm: "276cfbdc43b10fef663288cc1ed76abf77b1b7f700e9f1c053cb5dc3115484de",
+          kubectl: "3d86f24401c41ae5a46ac50eef8865fe891d3647d324a0836f6c63757a126e62",
+        },
+      },
+    },
+    "1.36.4": {
+      crictlVersion: "1.36.0",
+      pauseImage: "registry.k8s.io/pause:3.10.2",
+      binaries: {
+        amd64: {
+          kubelet: "cf2562db46c48ab84cc3791540778ee7fb1a0a008529adbb434723dd02ed8b4b",
+          kubeadm: "10d054585907f2c8bb823c84f6a66b3bd2a474c3d795475f04e9a44f78650fe6",
+          kubectl: "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a",
+        },
+        arm64: {
+          kubelet: "fd53ea3fcbd077844f50a3c67e9b52f62972a563674956bab0c0f4fb7ea37d50",
+          kubeadm: "6a849c07d3e1c708f5c40f1ac8be03a56124204dfc7e1931e4113634019c0dad",
+          kubectl: "0ecf44450ee6063bf19dd166a103ee6df4a9034455c2abce626e6eea657d73fb",
+        },
+      },
+    },
   },
   crictl: {
-    "1.33.0": {
-      amd64: "8307399e714626e69d1213a4cd18c8dec3d0201ecdac009b1802115df8973f0f",
-      arm64: "e1f34918d77d5b4be85d48f5d713ca617698a371b049ea1486000a5e86ab1ff3",
-    },
     "1.34.0": {
       amd64: "a8ff2a3edb37a98daf3aba7c3b284fe0aa5bff24166d896ab9ef64c8913c9f51",
       arm64: "c31d252e203df5f4cf37f314bd3092eb79087e791631c1e607087c74b6d0423f",
@@ -104,6 +136,10 @@ export const DEFAULT_PINS: Pins = {
     "1.35.0": {
       amd64: "2e141e5b22cb189c40365a11807d69b76b9b3caced89fac2f4ec879408ce2177",
       arm64: "519071de89b64c43e2a1661bb5489c6c3fd5e9e5fcef75e50e542b0c891f1118",
+    },
+    "1.36.0": {
+      amd64: "83855e114566a8a8c44c548d515670f51de3a5e1da8b2effb59870e2f10c25a3",
+      arm64: "68328594ccf780a80ae2b092d9f6ce484eec7cf540c275242e8fd954bfd95332",
     },
   },
   kubeVipImage: "ghcr.io/kube-vip/kube-vip:v1.0.1",

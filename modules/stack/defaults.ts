@@ -27,6 +27,7 @@ export const CLUSTER_DEFAULTS = {
 export const KUBELET_DEFAULTS: KubeletSettings = {
   maxPods: 110,
   podPidsLimit: -1,
+  failCgroupV1: true,
   systemReserved: {},
   kubeReserved: {},
   evictionHard: {},

@@ -60,6 +60,8 @@ export interface SshSettings {
 export interface KubeletSettings {
   maxPods: number;
   podPidsLimit: number;
+  /** The kubelet refuses cgroup v1 hosts (its own default since 1.35); false lets it run there. */
+  failCgroupV1: boolean;
   systemReserved: Record<string, string>;
   kubeReserved: Record<string, string>;
   evictionHard: Record<string, string>;

@@ -49,6 +49,7 @@ function renderFiles(ctx: StepContext): ManagedFile[] {
         clusterDnsIp: stack.derived.clusterDnsIp,
         maxPods: stack.kubelet.maxPods,
         podPidsLimit: stack.kubelet.podPidsLimit,
+        failCgroupV1: stack.kubelet.failCgroupV1,
         systemReserved: stack.kubelet.systemReserved,
         kubeReserved: stack.kubelet.kubeReserved,
         hasEvictionHard: Object.keys(stack.kubelet.evictionHard).length > 0,

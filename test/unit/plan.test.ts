@@ -58,11 +58,11 @@ describe("planMachine", () => {
   });
 
   it("a Kubernetes upgrade changes the binaries' URLs and checksums and the pinned pause image", () => {
-    const before = plan("", "1.33.8");
-    const after = plan("", "1.34.4");
+    const before = plan("", "1.35.8");
+    const after = plan("", "1.36.3");
     assert.deepEqual(changedSteps(before, after), ["install-containerd", "install-kubelet"]);
-    assert.match(after.get("install-kubelet")?.script ?? "", /\/v1\.34\.4\/bin\/linux\/amd64\/kubelet /);
-    assert.doesNotMatch(after.get("install-kubelet")?.script ?? "", /1\.33\.8/);
+    assert.match(after.get("install-kubelet")?.script ?? "", /\/v1\.36\.3\/bin\/linux\/amd64\/kubelet /);
+    assert.doesNotMatch(after.get("install-kubelet")?.script ?? "", /1\.35\.8/);
     assert.deepEqual(changedFiles(before, after), ["/etc/containerd/config.toml"]);
   });
 
@@ -91,5 +91,17 @@ describe("artifacts.sha256: checksums of the mirror's own builds", () => {
     assert.equal(changedSteps(plan(), plan(block)).join(), "install-kubelet");
     const arm = plan(block.replace("amd64:", "arm64:")).get("install-kubelet")?.script ?? "";
     assert.equal(arm, pinned, "checksums for another arch leave an amd64 machine's step as pinned");
+  });
+});
+
+describe("kubelet.failCgroupV1", () => {
+  it("false writes failCgroupV1: false into the kubelet drop-in, and nothing else changes", () => {
+    const before = plan();
+    const after = plan("kubelet:\n  failCgroupV1: false\n");
+    assert.deepEqual(changedFiles(before, after), ["/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf"]);
+    const dropIn = (p: Map<string, PlannedStep>) =>
+      p.get("configure-kubelet")?.files.find((f) => f.path.endsWith("10-nodeforge.conf"))?.content ?? "";
+    assert.match(dropIn(after), /^failCgroupV1: false$/m);
+    assert.doesNotMatch(dropIn(before), /failCgroupV1/, "the kubelet's own default (true) is left to it");
   });
 });

@@ -200,6 +200,7 @@ describe("the example stack", () => {
     assert.deepEqual(spec.kubelet, {
       maxPods: 110,
       podPidsLimit: -1,
+      failCgroupV1: true,
       systemReserved: { cpu: "100m", memory: "256Mi" },
       kubeReserved: {},
       evictionHard: {},
@@ -225,6 +226,7 @@ describe("defaults", () => {
     assert.deepEqual(spec.kubelet, {
       maxPods: 110,
       podPidsLimit: -1,
+      failCgroupV1: true,
       systemReserved: {},
       kubeReserved: {},
       evictionHard: {},
@@ -283,6 +285,7 @@ describe("defaults", () => {
     assert.deepEqual(custom.kubelet, {
       maxPods: 50,
       podPidsLimit: -1,
+      failCgroupV1: true,
       systemReserved: {},
       kubeReserved: {},
       evictionHard: {},
@@ -529,6 +532,7 @@ describe("the schema", () => {
       "/properties/cluster/properties/containerRuntime",
       "/properties/kubelet/properties/maxPods",
       "/properties/kubelet/properties/podPidsLimit",
+      "/properties/kubelet/properties/failCgroupV1",
       "/properties/kubeProxy/properties/mode",
       "/$defs/ssh/properties/user",
       "/$defs/ssh/properties/port",

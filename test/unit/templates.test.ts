@@ -319,11 +319,11 @@ describe("containerd TOML files parse and carry the values the kubelet and the s
   }
 
   it("the sandbox image follows the Kubernetes version's pin", () => {
-    const [machine] = renderStack("k8s-1.33", ipv4StackYaml({ kubernetesVersion: "1.33.8" }));
+    const [machine] = renderStack("k8s-1.36", ipv4StackYaml({ kubernetesVersion: "1.36.3" }));
     assert.ok(machine);
     const config = parseToml(fileOf(stepOf(machine, "install-containerd"), CONTAINERD_CONFIG));
-    assert.equal(at(config, "plugins", "io.containerd.grpc.v1.cri", "sandbox_image"), "registry.k8s.io/pause:3.10");
-    assert.equal(DEFAULT_PINS.kubernetes["1.33.8"]?.pauseImage, "registry.k8s.io/pause:3.10");
+    assert.equal(at(config, "plugins", "io.containerd.grpc.v1.cri", "sandbox_image"), "registry.k8s.io/pause:3.10.2");
+    assert.equal(DEFAULT_PINS.kubernetes["1.36.3"]?.pauseImage, "registry.k8s.io/pause:3.10.2");
   });
 });
 
