@@ -11,6 +11,7 @@ import {
 import type {
   ArtifactSettings,
   CniSettings,
+  ContainerdSettings,
   DestroySettings,
   KubeletSettings,
   KubeProxySettings,
@@ -34,6 +35,8 @@ export const KUBELET_DEFAULTS: KubeletSettings = {
 };
 
 export const KUBE_PROXY_DEFAULTS: KubeProxySettings = { mode: "iptables" };
+
+export const CONTAINERD_DEFAULTS: ContainerdSettings = { registryMirrors: {}, restrictOOMScoreAdj: false };
 
 /**
  * No CNI plugin unless the stack asks for one: nodeforge's pins carry no verified manifest checksum yet (see

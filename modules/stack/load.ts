@@ -8,6 +8,7 @@ import { DEFAULT_PINS, type Pins } from "../pins";
 import { nthAddress, parseCidr } from "./cidr";
 import {
   ARTIFACT_DEFAULTS,
+  CONTAINERD_DEFAULTS,
   BASTION_DEFAULTS,
   CLUSTER_DEFAULTS,
   CNI_DEFAULTS,
@@ -122,7 +123,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     kubelet: { ...KUBELET_DEFAULTS, ...withoutUndefined(raw.kubelet) },
     kubeProxy: { ...KUBE_PROXY_DEFAULTS, ...withoutUndefined(raw.kubeProxy) },
     cni: { ...CNI_DEFAULTS, ...withoutUndefined(typeof raw.cni === "string" ? { plugin: raw.cni } : raw.cni) },
-    containerd: { registryMirrors: raw.containerd?.registryMirrors ?? {} },
+    containerd: { ...CONTAINERD_DEFAULTS, ...withoutUndefined(raw.containerd) },
     artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
     destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
     ...(raw.etcd

@@ -86,6 +86,8 @@ export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl
 export interface ContainerdSettings {
   /** Registry host -> mirror endpoints, written as containerd hosts.toml files. */
   registryMirrors: Record<string, string[]>;
+  /** containerd's restrict_oom_score_adj: for nodes that are themselves containers. */
+  restrictOOMScoreAdj: boolean;
 }
 
 export interface DestroySettings {

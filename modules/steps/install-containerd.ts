@@ -24,6 +24,7 @@ function renderFiles(ctx: StepContext): ManagedFile[] {
       render("containerd/config.toml.hbs", {
         socket: CONTAINERD_SOCKET,
         pauseImage: ctx.release.pauseImage,
+        restrictOOMScoreAdj: ctx.stack.containerd.restrictOOMScoreAdj,
         cgroupDriver: CGROUP_DRIVER,
         systemdCgroup: CGROUP_DRIVER === "systemd",
         cniBinDir: CNI_BIN_DIR,
@@ -81,6 +82,7 @@ export const installContainerd: Step = {
   deleteScript: (ctx) =>
     render("scripts/uninstall-containerd.sh.hbs", {
       ...scriptValues(ctx, "install-containerd"),
+      socket: CONTAINERD_SOCKET,
       owned: ownedPaths(files(ctx)),
       removePackages: ctx.stack.destroy.removePackages,
     }),

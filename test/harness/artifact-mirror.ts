@@ -5,9 +5,10 @@
  *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
  *   <base>/cni/<plugin>/<version>/{kube-flannel.yml,calico.yaml}   (see cni-doubles.ts)
  *
- * There is no real kubelet for this platform, so the files are TEST DOUBLES: shell scripts that say what they
- * are, and a tarball holding a `crictl` double. Their sha256 make a `Pins` object, so the real download,
- * checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
+ * The real release files cannot be downloaded here. Where .ci/install-kubernetes built a binary from the
+ * Kubernetes Go module (the kubelet of KUBERNETES_BUILD_VERSION), that real binary is served; everything else is a
+ * TEST DOUBLE: shell scripts that say what they are, and a tarball holding a `crictl` double. The served files'
+ * sha256 make a `Pins` object, so the real download, checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
  * (checksum-failure tests). Also the static file server the apt mirror uses.
  */
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
+import { builtBinary } from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -174,9 +176,11 @@ export async function startArtifactMirror(address: string, root?: string): Promi
     for (const [version, release] of Object.entries(pins.kubernetes)) {
       for (const arch of ARCHES) {
         for (const binary of Object.keys(release.binaries[arch]) as KubeBinary[]) {
+          // The real binary where .ci/install-kubernetes built it from the Kubernetes module, else a double.
+          const built = builtBinary(version, arch, binary);
           release.binaries[arch][binary] = write(
             kubeBinaryPath(version, arch, binary),
-            doubleScript(binary, version, arch),
+            built ? readFileSync(built) : doubleScript(binary, version, arch),
           );
         }
       }

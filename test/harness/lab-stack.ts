@@ -12,12 +12,12 @@ export interface LabStackOptions {
   extra?: string;
   /** Comment lines written after the schema line. */
   comments?: string[];
-  /** What the mirror serves for the version and arch; default: its test doubles' checksums. */
+  /** What the mirror serves for the version and arch; default: the lab mirror's own files. */
   checksums?: BinaryChecksums;
 }
 
-/** The checksums of the artifact mirror's test doubles of kubelet, kubeadm, kubectl and crictl. */
-export function doubleChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
+/** The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl and crictl (doubles, or real builds). */
+export function servedChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
   const release = lab.artifacts.pins.kubernetes[version];
   const crictl = release && lab.artifacts.pins.crictl[release.crictlVersion]?.[arch];
   if (!release || !crictl) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
@@ -27,7 +27,7 @@ export function doubleChecksums(lab: Lab, version: string, arch: Arch): BinaryCh
 export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
   const version = options.kubernetesVersion ?? "1.34.4";
   const arch = (options.arch ?? "amd64") as Arch;
-  const sums = options.checksums ?? doubleChecksums(lab, version, arch);
+  const sums = options.checksums ?? servedChecksums(lab, version, arch);
   const lines = [
     "# yaml-language-server: $schema=../schemas/stack.schema.json",
     ...(options.comments ?? []).map((c) => `# ${c}`),

@@ -9,12 +9,16 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from "node:path";
 import { projectRoot } from "../../modules/project-root";
 import { shellWords } from "../../modules/render/shell";
+import { KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
 import { serveRealArtifacts } from "./lab-artifacts";
 import { labStackYaml } from "./lab-stack";
 import { startMachines } from "./machines";
 import { hostArch, isAlive } from "./rootfs";
 
-const KUBERNETES_VERSION = "1.34.4";
+/** The version .ci/install-kubernetes builds: with that build, the lab's mirror serves the real kubelet. */
+const KUBERNETES_VERSION = KUBERNETES_BUILD_VERSION;
+/** The lab's machines are containers on whatever host runs them: cgroup v1 may be all there is (see README). */
+const CONTAINER_NODES = "kubelet:\n  failCgroupV1: false\ncontainerd:\n  restrictOOMScoreAdj: true\n";
 const NAMES = ["cp-1", "worker-1", "worker-2"];
 const root = projectRoot();
 const labDir = join(root, ".lab");
@@ -71,6 +75,7 @@ async function serve(): Promise<void> {
     stackFile,
     labStackYaml(lab, {
       kubernetesVersion: KUBERNETES_VERSION,
+      extra: CONTAINER_NODES,
       arch,
       checksums: served,
       comments: [

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { STEPS } from "../../modules/steps";
 import { planMachine, type PlannedStep } from "../../modules/steps/plan";
+import { parse as parseToml } from "smol-toml";
 import { buildStack } from "../harness/stack-builder";
 
 function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedStep> {
@@ -103,5 +104,21 @@ describe("kubelet.failCgroupV1", () => {
       p.get("configure-kubelet")?.files.find((f) => f.path.endsWith("10-nodeforge.conf"))?.content ?? "";
     assert.match(dropIn(after), /^failCgroupV1: false$/m);
     assert.doesNotMatch(dropIn(before), /failCgroupV1/, "the kubelet's own default (true) is left to it");
+  });
+});
+
+describe("containerd.restrictOOMScoreAdj", () => {
+  it("true sets the CRI plugin's restrict_oom_score_adj, in config.toml only", () => {
+    const before = plan();
+    const after = plan("containerd:\n  restrictOOMScoreAdj: true\n");
+    assert.deepEqual(changedFiles(before, after), ["/etc/containerd/config.toml"]);
+    const config = (p: Map<string, PlannedStep>) =>
+      parseToml(
+        p.get("install-containerd")?.files.find((f) => f.path === "/etc/containerd/config.toml")?.content ?? "",
+      );
+    const cri = (p: Map<string, PlannedStep>) =>
+      ((config(p).plugins as Record<string, unknown>)["io.containerd.grpc.v1.cri"] ?? {}) as Record<string, unknown>;
+    assert.equal(cri(after).restrict_oom_score_adj, true);
+    assert.equal("restrict_oom_score_adj" in cri(before), false);
   });
 });

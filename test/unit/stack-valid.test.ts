@@ -85,6 +85,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/properties/cluster": "CLUSTER_DEFAULTS",
   "/properties/kubelet": "KUBELET_DEFAULTS",
   "/properties/kubeProxy": "KUBE_PROXY_DEFAULTS",
+  "/properties/containerd": "CONTAINERD_DEFAULTS",
   "/$defs/cni": "CNI_DEFAULTS",
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
@@ -262,7 +263,7 @@ describe("defaults", () => {
       rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg",
       sha256: {},
     });
-    assert.deepEqual(spec.containerd, { registryMirrors: {} });
+    assert.deepEqual(spec.containerd, { registryMirrors: {}, restrictOOMScoreAdj: false });
   });
 
   it("give way to values the file sets, field by field", () => {

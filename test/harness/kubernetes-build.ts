@@ -1,0 +1,63 @@
+/**
+ * Kubernetes as .ci/install-kubernetes builds it from its Go module (real binaries, not test doubles): where the
+ * build is, for which version, and the pause (sandbox) image assembled from its pause binary, the one the pinned
+ * `pauseImage` names, for `ctr image import` into containerd's k8s.io namespace.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_PINS, type KubeBinary } from "../../modules/pins";
+import type { Arch } from "../../modules/stack/types";
+import { writeOciImage } from "./oci-image";
+import { buildCached, CACHE_ROOT, removeTree } from "./rootfs";
+
+/** The Kubernetes version .ci/kubernetes/go.mod builds. */
+export const KUBERNETES_BUILD_VERSION = "1.36.3";
+
+function buildRoot(version: string): string {
+  return join(CACHE_ROOT, "kubernetes", `v${version}`);
+}
+
+/** The path of a binary .ci/install-kubernetes built, if it did. */
+export function builtBinary(version: string, arch: Arch, binary: KubeBinary): string | undefined {
+  const path = join(buildRoot(version), "bin", "linux", arch, binary);
+  return existsSync(path) ? path : undefined;
+}
+
+/** The build's kubelet; a clear error when .ci/install-kubernetes has not run. */
+export function requireBuiltKubelet(arch: Arch): string {
+  return (
+    builtBinary(KUBERNETES_BUILD_VERSION, arch, "kubelet") ??
+    (() => {
+      throw new Error(`no kubelet v${KUBERNETES_BUILD_VERSION} built: run \`bash .ci/install-kubernetes\` first`);
+    })()
+  );
+}
+
+export interface PauseImage {
+  /** The OCI image tarball on the host. */
+  path: string;
+  /** registry.k8s.io/pause:<version>: the pinned sandbox image of the build's Kubernetes version. */
+  ref: string;
+}
+
+/** The pause image of the build, cached under CACHE_ROOT/image/; its ref is the one containerd is configured with. */
+export async function ensurePauseImage(arch: Arch): Promise<PauseImage> {
+  const root = buildRoot(KUBERNETES_BUILD_VERSION);
+  const version = readFileSync(join(root, "pause", "VERSION"), "utf8").trim();
+  const ref = `registry.k8s.io/pause:${version}`;
+  const pinned = DEFAULT_PINS.kubernetes[KUBERNETES_BUILD_VERSION]?.pauseImage;
+  if (pinned !== ref) throw new Error(`pause: the build made ${ref}, the pins name ${String(pinned)}`);
+  const dir = join(CACHE_ROOT, "image", `pause-${version}-${arch}`);
+  await buildCached(dir, async (temp) => {
+    mkdirSync(temp);
+    const stage = join(temp, "stage");
+    mkdirSync(stage);
+    copyFileSync(join(root, "pause", "linux", arch, "pause"), join(stage, "pause"));
+    await writeOciImage(
+      { stage, entries: ["pause"], ref, arch, config: { Entrypoint: ["/pause"] } },
+      join(temp, "image.tar"),
+    );
+    await removeTree(stage);
+  });
+  return { path: join(dir, "image.tar"), ref };
+}
