@@ -72,7 +72,10 @@ export function changed(report: EngineReport): string[] {
     .sort();
 }
 
-function recorder(): { onEvent: (event: EngineEvent) => void; report: EngineReport; started: number } {
+/** Runs one operation, recording what the engine did from its events (and its text output). */
+async function recorded(
+  run: (hooks: { onEvent: (event: EngineEvent) => void; onOutput: (text: string) => void }) => Promise<unknown>,
+): Promise<EngineReport> {
   const report: EngineReport = { operations: [], errors: [], output: "", seconds: 0 };
   const refreshing = new Set<string>();
   const onEvent = (event: EngineEvent): void => {
@@ -89,20 +92,14 @@ function recorder(): { onEvent: (event: EngineEvent) => void; report: EngineRepo
       report.errors.push({ name: diagnostic.urn ? nameOf(diagnostic.urn) : "", message: diagnostic.message.trim() });
     }
   };
-  return { onEvent, report, started: Date.now() };
-}
-
-async function recorded(
-  run: (hooks: { onEvent: (event: EngineEvent) => void; onOutput: (text: string) => void }) => Promise<unknown>,
-): Promise<EngineReport> {
-  const { onEvent, report, started } = recorder();
+  const started = Date.now();
   try {
     await run({ onEvent, onOutput: (text) => (report.output += text) });
   } catch (error) {
-    report.seconds = (Date.now() - started) / 1000;
     throw new EngineError((error as Error).message, report);
+  } finally {
+    report.seconds = (Date.now() - started) / 1000;
   }
-  report.seconds = (Date.now() - started) / 1000;
   return report;
 }
 

@@ -39,7 +39,7 @@ function managedPaths(lab: Lab): string[] {
   return planMachine(spec, spec.machines[1]!).flatMap((p) => p.files.map((f) => f.path));
 }
 
-/** The step scripts' runs noted in the machine's journal since `cursor` lines: `<step> <verb>`. */
+/** Every step script run noted in the machine's journal, oldest first: `<step> <create|update|delete>`. */
 async function scriptRuns(machine: Machine): Promise<string[]> {
   const text = await inMachine(machine, "journalctl -q -o cat -t nodeforge --no-pager || true");
   return text.split("\n").filter(Boolean);
