@@ -81,7 +81,7 @@ async function serve(): Promise<void> {
       comments: [
         "Written by `npm run lab` for the machines it started; rewritten on every start.",
         ...(missing.length > 0
-          ? ["artifacts.sha256: what the lab's mirror serves; test doubles where the real release could not be had."]
+          ? ["artifacts.sha256: what the lab's mirror serves: its own builds, test doubles for the rest."]
           : []),
       ],
     }),
@@ -94,8 +94,12 @@ async function serve(): Promise<void> {
     keyFile,
     ssh: first ? `ssh ${shellWords(lab.sshArgs(first))}` : "",
   };
-  if (missing.length > 0)
-    log(`lab: ${missing.length} artifact(s) are test doubles (their checksums are in the stack file)`);
+  if (missing.length > 0) {
+    log(
+      `lab: ${missing.length} upstream release file(s) could not be had: the mirror serves the lab's own builds ` +
+        "or test doubles instead (their checksums are in the stack file)",
+    );
+  }
   process.on("exit", () => {
     rmSync(stateFile, { force: true });
     rmSync(keyFile, { force: true });
