@@ -85,7 +85,9 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
     const yaml = labStackYaml(lab(), {
       kubernetesVersion: KUBERNETES_BUILD_VERSION,
       // The machine is a container on a cgroup v1 host that may not lower OOM scores: both settings say so.
-      extra: "kubelet:\n  maxPods: 42\n  failCgroupV1: false\ncontainerd:\n  restrictOOMScoreAdj: true\n",
+      extra:
+        "kubelet:\n  maxPods: 42\n  failCgroupV1: false\n  evictionHard:\n    memory.available: 150Mi\n" +
+        "containerd:\n  restrictOOMScoreAdj: true\n",
     });
     engine = await engineStack(yaml, lab().clientPrivateKey);
     await engine.up();
@@ -140,6 +142,13 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
       assert.equal(config.containerRuntimeEndpoint, "unix:///run/containerd/containerd.sock");
       assert.deepEqual(config.clusterDNS, ["10.96.0.10"]);
       assert.equal(config.failCgroupV1, false);
+      // The stack's one eviction threshold, and the kubelet's defaults for the others: the base file has none, so
+      // the kubelet fills in its defaults and the drop-in's map is merged over them (mergeDefaultEvictionSettings,
+      // which applies to the base file only, is not needed).
+      const eviction = config.evictionHard as Record<string, string>;
+      assert.equal(eviction["memory.available"], "150Mi");
+      assert.equal(eviction["nodefs.available"], "10%");
+      assert.equal(eviction["imagefs.available"], "15%");
     } finally {
       await machine().run(`systemctl stop ${UNIT}; systemctl reset-failed ${UNIT} 2>/dev/null; true`);
     }
