@@ -12,7 +12,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { shellQuote } from "../render/shell";
 import { runRemote, withoutMachinePrefix } from "./session";
-import { accessChanged, MACHINE_FIELDS, targetFailures, UNKNOWN } from "./target";
+import { accessChanged, targetFailures, UNKNOWN } from "./target";
 import type { SshTarget } from "./types";
 
 /** What the provider receives: plain values (the engine resolves Outputs and unwraps secrets). */
@@ -42,12 +42,11 @@ function where(inputs: RemoteScriptInputs): string {
  * The message for a script that exited non-zero. Step scripts report their own failure as
  * `<machine>: <step>: <what>` (templates/partials/prelude.sh.hbs); such a line is the message as it is.
  */
-function exitMessage(inputs: RemoteScriptInputs, verb: string, code: number, stderr: string): string {
-  const lines = stderr.trim().split("\n").slice(-ERROR_LINES);
+function exitMessage(inputs: RemoteScriptInputs, verb: string, code: number, output: string): string {
+  const lines = output.trim().split("\n").slice(-ERROR_LINES);
   const own = lines.findIndex((line) => line.startsWith(`${where(inputs)}: `));
   if (own >= 0) return lines.slice(own).join("\n");
-  const output = lines.join("\n").trim() || "(no error output)";
-  return `${where(inputs)}: ${verb} script exited ${code}: ${output}`;
+  return `${where(inputs)}: ${verb} script exited ${code}: ${lines.join("\n").trim() || "(no error output)"}`;
 }
 
 /**
@@ -66,7 +65,9 @@ async function runScript(inputs: RemoteScriptInputs, verb: string, script: strin
   } catch (error) {
     throw new Error(`${where(inputs)}: ${withoutMachinePrefix(inputs.target.machine, (error as Error).message)}`);
   }
-  if (result.code !== 0) throw new Error(exitMessage(inputs, verb, result.code, result.stderr));
+  // A script that explains its failure only on standard output still says something.
+  const output = result.stderr.trim() || result.stdout;
+  if (result.code !== 0) throw new Error(exitMessage(inputs, verb, result.code, output));
 }
 
 function inputFailures(news: RemoteScriptInputs): { property: string; reason: string }[] {
@@ -77,9 +78,18 @@ function inputFailures(news: RemoteScriptInputs): { property: string; reason: st
   return failures;
 }
 
-/** Whether what runs on the machine changed (not only the way in, nor only the delete script). */
-function scriptChanged(olds: RemoteScriptInputs, news: RemoteScriptInputs): boolean {
-  return olds.script !== news.script || JSON.stringify(olds.triggers) !== JSON.stringify(news.triggers);
+/**
+ * Whether the script must run again: it or a trigger changed, or the machine is now reached at another address or
+ * port (renumbered, or really another machine under the same name: the idempotent script converges either way,
+ * where undoing the step at the old address could fail or undo a machine that stays).
+ */
+function mustRun(olds: RemoteScriptInputs, news: RemoteScriptInputs): boolean {
+  return (
+    olds.script !== news.script ||
+    JSON.stringify(olds.triggers) !== JSON.stringify(news.triggers) ||
+    olds.target?.host !== news.target?.host ||
+    olds.target?.port !== news.target?.port
+  );
 }
 
 /** The provider's methods with their precise result types. */
@@ -99,12 +109,12 @@ export const remoteScriptProvider: RemoteScriptProvider = {
     return failures.length > 0 ? { inputs: news, failures } : { inputs: news };
   },
   async diff(_id, olds, news) {
-    // Another machine: the step's work lives elsewhere. Undo it there first (the "new" machine may be the old
-    // one under another name, where create-then-delete would undo the fresh run).
-    const replaces = MACHINE_FIELDS.some((field) => olds.target?.[field] !== news.target?.[field]) ? ["target"] : [];
+    // Only a renamed machine is a replacement: its step is undone under the old name first (the "new" machine may
+    // be the old one, where create-then-delete would undo the fresh run). A new address or port is an update.
+    const replaces = olds.target?.machine !== news.target?.machine ? ["target"] : [];
     const changes =
       replaces.length > 0 ||
-      scriptChanged(olds, news) ||
+      mustRun(olds, news) ||
       olds.deleteScript !== news.deleteScript ||
       olds.step !== news.step ||
       accessChanged(olds.target, news.target);
@@ -120,8 +130,8 @@ export const remoteScriptProvider: RemoteScriptProvider = {
     return { id, props };
   },
   async update(_id, olds, news) {
-    // Only the way in or the delete script changed: record it, touch nothing on the machine.
-    if (scriptChanged(olds, news)) await runScript(news, "update", news.script);
+    // Only the credentials or the delete script changed: record them, touch nothing on the machine.
+    if (mustRun(olds, news)) await runScript(news, "update", news.script);
     return { outs: news };
   },
   async delete(_id, props) {

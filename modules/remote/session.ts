@@ -5,7 +5,7 @@
  * `runRemote` runs a script privileged the way the target says (root, sudo, or sudo with a password: see
  * command-line.ts).
  *
- * The pool lives on globalThis rather than in a module variable: the dynamic providers (RemoteFile, UnitState)
+ * The pool lives on globalThis rather than in a module variable: the dynamic providers (RemoteScript, RemoteFile, UnitState)
  * are shipped to the engine through Pulumi's closure serialization, which would copy a module-level pool (live
  * sockets included) into the provider text. Functions here only capture constants and other functions.
  */

@@ -1,5 +1,5 @@
 /**
- * What the dynamic providers (RemoteFile, UnitState) share about their `target` input: its checks and how a
+ * What the dynamic providers (RemoteScript, RemoteFile, UnitState) share about their `target` input: its checks and how a
  * change to it is judged. Functions and constants only (closure serialization, see session.ts).
  */
 import { parseHostKey } from "./host-key";

@@ -1,10 +1,10 @@
 /**
  * The lab serves real Kubernetes binaries where it can: it downloads the lab version's kubelet, kubeadm,
  * kubectl and crictl once (on the host, which has the internet access the machines lack), verifies them
- * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of the
- * test doubles. Without internet access the doubles stay; the lab's stack file then names their checksums
- * (`artifacts.sha256`), as an operator's would for builds of their own, until real files are placed in the
- * cache (the air-gapped path).
+ * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of its own
+ * files. Without internet access the mirror keeps serving its own: the kubelet .ci/install-kubernetes built, test
+ * doubles for the rest; the lab's stack file then names their checksums (`artifacts.sha256`), as an operator's
+ * would for builds of their own, until real files are placed in the cache (the air-gapped path).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";

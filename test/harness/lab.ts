@@ -40,7 +40,11 @@ function readState(): LabState | undefined {
   return isAlive(state.pid) ? state : undefined;
 }
 
-/** With the Pulumi CLI present: the `lab` stack on the local file backend, the SSH key as its secret. */
+/**
+ * With the Pulumi CLI present: the `lab` stack on the local file backend, its stack file, and the SSH key as its
+ * secret. They live in Pulumi.lab.yaml, which is the lab's own and not in the repository: a lab key, however
+ * short-lived and encrypted, never lands in a commit.
+ */
 function configurePulumi(log: (line: string) => void): void {
   const env = {
     ...process.env,
@@ -48,13 +52,17 @@ function configurePulumi(log: (line: string) => void): void {
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "",
   };
   if (spawnSync("pulumi", ["version"], { env }).status !== 0) {
-    log(`no Pulumi CLI here; before pulumi up run: pulumi config set --secret -s lab sshPrivateKey < ${keyFile}`);
+    log(
+      "no Pulumi CLI here; before pulumi up run: pulumi stack select --create lab && " +
+        `pulumi config set -s lab stackFile stacks/lab.yaml && pulumi config set --secret -s lab sshPrivateKey < ${keyFile}`,
+    );
     return;
   }
   mkdirSync(join(root, ".pulumi-state"), { recursive: true });
   const run = (args: string[], input?: string) =>
     spawnSync("pulumi", args, { cwd: root, env, input, encoding: "utf8", stdio: ["pipe", "inherit", "inherit"] });
   run(["stack", "select", "--create", "lab"]);
+  run(["config", "set", "-s", "lab", "stackFile", "stacks/lab.yaml"]);
   // The key travels on stdin: never on a command line.
   run(["config", "set", "--secret", "-s", "lab", "sshPrivateKey"], readFileSync(keyFile, "utf8"));
 }

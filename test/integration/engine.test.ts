@@ -210,7 +210,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     );
     const report = await pulumi().up();
     assert.ok(
-      changed(report).every((c) => c.endsWith(":update") || c.endsWith(":create")),
+      changed(report).length > 0 && changed(report).every((c) => c.endsWith(":update") || c.endsWith(":create")),
       changed(report).join(),
     );
     for (const [i, machine] of machines().entries()) {
@@ -266,11 +266,8 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
       ["cp-1-bootstrap-token:update"],
     );
     assert.ok(changed(added).includes(`${newcomer.name}-registration:create`), "its Node is awaited on cp-1");
-    assert.ok(
-      changed(added)
-        .filter(ofNewcomer)
-        .every((c) => c.endsWith(":create")),
-    );
+    const newcomerAdded = changed(added).filter(ofNewcomer);
+    assert.ok(newcomerAdded.length > 10 && newcomerAdded.every((c) => c.endsWith(":create")), newcomerAdded.join());
     assert.equal((await inMachine(newcomer, "systemctl is-active containerd.service")).trim(), "active");
     for (const [i, machine] of others.entries()) {
       const fresh = (await scriptRuns(machine)).slice(runs[i]!.length);
@@ -285,11 +282,10 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
       ["cp-1-bootstrap-token:update"],
       changed(removed).join(),
     );
-    assert.ok(
-      changed(removed)
-        .filter(ofNewcomer)
-        .every((c) => c.endsWith(":delete")),
-      changed(removed).join(),
+    // Everything that was added goes again, deleted.
+    assert.deepEqual(
+      changed(removed).filter(ofNewcomer),
+      newcomerAdded.map((c) => c.replace(/:create$/, ":delete")),
     );
     const cpRuns = (await scriptRuns(machine0())).slice(runs[0]!.length);
     assert.ok(cpRuns.includes("registration delete"), `drained on cp-1: ${cpRuns.join(", ")}`);
@@ -359,7 +355,10 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     const lost = await engineStack(yaml, lab().clientPrivateKey);
     spare.push(lost);
     const report = await lost.up();
-    assert.ok(changed(report).every((c) => c.endsWith(":create")));
+    assert.ok(
+      changed(report).length > 60 && changed(report).every((c) => c.endsWith(":create")),
+      changed(report).join(),
+    );
     assert.deepEqual(await Promise.all(machines().map(units)), since);
   });
 

@@ -98,7 +98,10 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
     assert.match(await inMachine(machine(), `cat ${KUBELET_CONFIG_DIR}/10-nodeforge.conf`), /^failCgroupV1: false$/m);
   });
 
-  test("by its own default it refuses this cgroup v1 host, with its own words", async () => {
+  test("by its own default it refuses a cgroup v1 host, with its own words (on cgroup v2: starts)", async (t) => {
+    const cgroupV2 = (await inMachine(machine(), "stat -fc %T /sys/fs/cgroup")).trim() === "cgroup2fs";
+    if (cgroupV2) t.skip("this host has cgroup v2: the kubelet's cgroup v1 refusal cannot show here");
+    if (cgroupV2) return;
     const result = await machine().run(
       `printf '%s' '${STANDALONE}' > ${BASE_CONFIG} && timeout 60 /usr/local/bin/kubelet --config=${BASE_CONFIG} 2>&1`,
     );
@@ -156,7 +159,7 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
 
   test("pulumi destroy afterwards: containerd and the kubelet gone, though pods ran", async () => {
     await inMachine(machine(), `rm -rf ${MANIFESTS} ${BASE_CONFIG} /var/tmp/image-*.tar`);
-    await engine?.destroy();
+    await (engine ?? assert.fail("no stack: the first test failed")).destroy();
     await inMachine(machine(), "test ! -e /usr/local/bin/kubelet && test ! -e /etc/containerd/config.toml");
     await inMachine(machine(), "! dpkg-query -W -f='${db:Status-Status}' containerd | grep -qx installed");
     // The pod's tasks were stopped and their mounts undone, so containerd's state could go too.

@@ -1,5 +1,5 @@
 /**
- * The SSH layer's pure parts: the privileged command lines both resource kinds run (shape, shellcheck, no secret
+ * The SSH layer's pure parts: the privileged command lines every resource runs (shape, shellcheck, no secret
  * on them), which connection failures are retried, the backoff, and UnitState's check and diff.
  */
 import assert from "node:assert/strict";
