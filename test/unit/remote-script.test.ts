@@ -7,20 +7,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { remoteScriptProvider, type RemoteScriptInputs } from "../../modules/remote";
-import { offlineTarget } from "../harness/offline-target";
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort, offlineTarget } from "../harness/offline-target";
 
 describe("RemoteScript", () => {
   let olds: RemoteScriptInputs;

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,6 +15,7 @@ import { remoteFileProvider } from "../../modules/remote/remote-file";
 import { remoteScriptProvider } from "../../modules/remote/remote-script";
 import { unitStateProvider } from "../../modules/remote/unit-state";
 import type { SshTarget } from "../../modules/remote/types";
+import { closedPort } from "../harness/offline-target";
 
 const work = mkdtempSync(join(tmpdir(), "nodeforge-serialized-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -32,15 +32,6 @@ async function serialized<T>(provider: T): Promise<T> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A port on 127.0.0.1 where nothing listens: it was just bound and closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe("providers after closure serialization", () => {
