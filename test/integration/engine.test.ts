@@ -33,6 +33,11 @@ function stackYaml(lab: Lab, count: number, extra = ""): string {
   );
 }
 
+/** Top-level YAML: the kubelet's maxPods and a docker.io registry mirror (the settings the later tests keep). */
+function mirroredSettings(maxPods: number): string {
+  return `kubelet:\n  maxPods: ${maxPods}\ncontainerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n`;
+}
+
 /** Every file path the node steps manage on a worker of the lab stack. */
 function managedPaths(lab: Lab): string[] {
   const spec = parseStack(stackYaml(lab, 2), "lab.yaml");
@@ -201,13 +206,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
   test("a containerd setting changed: containerd restarts, nothing is uninstalled", async () => {
     const since = await Promise.all(machines().map((m) => activeSince(m, "containerd.service")));
     const runs = await Promise.all(machines().map(scriptRuns));
-    pulumi().writeStackFile(
-      stackYaml(
-        lab(),
-        3,
-        'kubelet:\n  maxPods: 55\ncontainerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n',
-      ),
-    );
+    pulumi().writeStackFile(stackYaml(lab(), 3, mirroredSettings(55)));
     const report = await pulumi().up();
     assert.ok(
       changed(report).length > 0 && changed(report).every((c) => c.endsWith(":update") || c.endsWith(":create")),
@@ -254,7 +253,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     const others = machines();
     const since = await Promise.all(others.map(units));
     const runs = await Promise.all(others.map(scriptRuns));
-    const extra = 'kubelet:\n  maxPods: 55\ncontainerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n';
+    const extra = mirroredSettings(55);
     pulumi().writeStackFile(stackYaml(lab(), 4, extra));
     const added = await pulumi().up();
     log(`pulumi up, one machine added: ${added.seconds.toFixed(1)} s`);
@@ -302,7 +301,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
 
   test("an unreachable machine and a wrongly pinned one fail with the README's messages; fixed, up converges", async () => {
     const [, misPinned, down] = machines();
-    const good = 'kubelet:\n  maxPods: 64\ncontainerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n';
+    const good = mirroredSettings(64);
     const wrongKey = lab().machines[3]!.hostKey;
     const yaml = stackYaml(lab(), 3, good).replace(`hostKey: ${misPinned!.hostKey}`, `hostKey: ${wrongKey}`);
     pulumi().writeStackFile(yaml);
@@ -347,11 +346,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
 
   test("every step script is idempotent: a new stack (state lost) on the same machines restarts nothing", async () => {
     const since = await Promise.all(machines().map(units));
-    const yaml = stackYaml(
-      lab(),
-      3,
-      'kubelet:\n  maxPods: 64\ncontainerd:\n  registryMirrors:\n    docker.io: ["http://10.0.0.1:5000"]\n',
-    );
+    const yaml = stackYaml(lab(), 3, mirroredSettings(64));
     const lost = await engineStack(yaml, lab().clientPrivateKey);
     spare.push(lost);
     const report = await lost.up();
