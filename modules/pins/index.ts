@@ -6,7 +6,8 @@
  * Kubernetes 1.35.8, 1.36.3 and 1.36.4 and crictl 1.36.0 are copied from kubernetes-sigs/kubespray's
  * roles/kubespray_defaults/vars/main/checksums.yml at commit 46dbdd3994b3 (2026-08-21), which also confirms the
  * older 1.35.1 and crictl 1.35.0 values below; the pause image of each release is its kubeadm's PauseVersion
- * (cmd/kubeadm/app/constants in the k8s.io/kubernetes module of that release).
+ * (cmd/kubeadm/app/constants in the k8s.io/kubernetes module of that release). The CNI reference plugins
+ * (containernetworking/plugins release tarballs) come from the same file's `cni_binary_checksums`.
  */
 import type { Arch } from "../stack/types";
 
@@ -32,6 +33,12 @@ export interface CniRelease {
 export interface KubernetesRelease {
   /** Matching cri-tools (crictl) release. */
   crictlVersion: string;
+  /**
+   * CNI reference plugins release (loopback, bridge, host-local, portmap, ...) installed into /opt/cni/bin, as
+   * kubeadm's packages do with kubernetes-cni: containerd needs `loopback` for every pod sandbox, flannel's
+   * configuration chains `portmap`.
+   */
+  cniPluginsVersion: string;
   /** Sandbox (pause) image this release's kubeadm expects; containerd and kubelet must agree on it. */
   pauseImage: string;
   binaries: Record<Arch, Record<KubeBinary, string>>;
@@ -40,6 +47,8 @@ export interface KubernetesRelease {
 export interface Pins {
   kubernetes: Record<string, KubernetesRelease>;
   crictl: Record<string, Record<Arch, string>>;
+  /** sha256 of the CNI plugins release tarball (cni-plugins-linux-<arch>-v<version>.tgz), by version. */
+  cniPlugins: Record<string, Record<Arch, string>>;
   /** kube-vip image (control-plane VIP static pod, controlPlaneLoadBalancer.type kube-vip), pinned by tag. */
   kubeVipImage: string;
   cni: Record<CniPlugin, CniRelease>;
@@ -49,6 +58,7 @@ export const DEFAULT_PINS: Pins = {
   kubernetes: {
     "1.34.4": {
       crictlVersion: "1.34.0",
+      cniPluginsVersion: "1.9.1",
       pauseImage: "registry.k8s.io/pause:3.10.1",
       binaries: {
         amd64: {
@@ -65,6 +75,7 @@ export const DEFAULT_PINS: Pins = {
     },
     "1.35.1": {
       crictlVersion: "1.35.0",
+      cniPluginsVersion: "1.9.1",
       pauseImage: "registry.k8s.io/pause:3.10.1",
       binaries: {
         amd64: {
@@ -81,6 +92,7 @@ export const DEFAULT_PINS: Pins = {
     },
     "1.35.8": {
       crictlVersion: "1.35.0",
+      cniPluginsVersion: "1.9.1",
       pauseImage: "registry.k8s.io/pause:3.10.1",
       binaries: {
         amd64: {
@@ -97,6 +109,7 @@ export const DEFAULT_PINS: Pins = {
     },
     "1.36.3": {
       crictlVersion: "1.36.0",
+      cniPluginsVersion: "1.9.1",
       pauseImage: "registry.k8s.io/pause:3.10.2",
       binaries: {
         amd64: {
@@ -113,6 +126,7 @@ export const DEFAULT_PINS: Pins = {
     },
     "1.36.4": {
       crictlVersion: "1.36.0",
+      cniPluginsVersion: "1.9.1",
       pauseImage: "registry.k8s.io/pause:3.10.2",
       binaries: {
         amd64: {
@@ -142,6 +156,12 @@ export const DEFAULT_PINS: Pins = {
       arm64: "68328594ccf780a80ae2b092d9f6ce484eec7cf540c275242e8fd954bfd95332",
     },
   },
+  cniPlugins: {
+    "1.9.1": {
+      amd64: "b98f74a0f8522f0a83867178729c1aa70f2158f90c45a2ca8fa791db1c76b303",
+      arm64: "56171987d3947707c3563db2f4001bccaf50fd63468611b9f3cbecb1375ee7ec",
+    },
+  },
   kubeVipImage: "ghcr.io/kube-vip/kube-vip:v1.0.1",
   // No sha256 yet: these were chosen where the release files could not be downloaded, and a checksum nobody
   // verified is worse than none. `nodeforge cni-pin STACK` prints the line to add once it has been checked.
@@ -164,5 +184,6 @@ export function supportedKubernetesVersions(pins: Pins = DEFAULT_PINS): string[]
 
 export const DEFAULT_KUBERNETES_BASE_URL = "https://dl.k8s.io/release";
 export const DEFAULT_CRICTL_BASE_URL = "https://github.com/kubernetes-sigs/cri-tools/releases/download";
+export const DEFAULT_CNI_PLUGINS_BASE_URL = "https://github.com/containernetworking/plugins/releases/download";
 export const DEFAULT_RHEL_CONTAINERD_REPO_URL = "https://download.docker.com/linux/rhel/$releasever/$basearch/stable";
 export const DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY = "https://download.docker.com/linux/rhel/gpg";

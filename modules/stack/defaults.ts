@@ -3,6 +3,7 @@
  * `default` annotations; a unit test keeps the two in step.
  */
 import {
+  DEFAULT_CNI_PLUGINS_BASE_URL,
   DEFAULT_CRICTL_BASE_URL,
   DEFAULT_KUBERNETES_BASE_URL,
   DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
@@ -59,6 +60,7 @@ export const BASTION_DEFAULTS = { port: 22 } as const;
 export const ARTIFACT_DEFAULTS: ArtifactSettings = {
   kubernetesBaseUrl: DEFAULT_KUBERNETES_BASE_URL,
   crictlBaseUrl: DEFAULT_CRICTL_BASE_URL,
+  cniPluginsBaseUrl: DEFAULT_CNI_PLUGINS_BASE_URL,
   rhelContainerdRepoUrl: DEFAULT_RHEL_CONTAINERD_REPO_URL,
   rhelContainerdRepoGpgKey: DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
   sha256: {},

@@ -72,6 +72,8 @@ export interface ArtifactSettings {
   kubernetesBaseUrl: string;
   /** Base of cri-tools releases: `${base}/v${v}/crictl-v${v}-linux-${arch}.tar.gz`. */
   crictlBaseUrl: string;
+  /** Base of CNI plugins releases: `${base}/v${v}/cni-plugins-linux-${arch}-v${v}.tgz`. */
+  cniPluginsBaseUrl: string;
   /** Package repository that provides containerd.io on RHEL-family machines. */
   rhelContainerdRepoUrl: string;
   /** GPG key of that repository. */
@@ -80,8 +82,11 @@ export interface ArtifactSettings {
   sha256: Partial<Record<Arch, BinaryChecksums>>;
 }
 
-/** sha256 of each downloaded artifact for one arch: the three Kubernetes binaries and the crictl tarball. */
-export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string>;
+/**
+ * sha256 of each downloaded artifact for one arch: the three Kubernetes binaries, the crictl tarball and, when
+ * the mirror serves a build of its own, the CNI plugins tarball (else the pinned upstream one is expected).
+ */
+export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string> & { cniPlugins?: string };
 
 export interface ContainerdSettings {
   /** Registry host -> mirror endpoints, written as containerd hosts.toml files. */

@@ -5,7 +5,7 @@ import type { StepContext } from "./types";
 
 /**
  * The pins with the stack's own checksums (`artifacts.sha256`, for a mirror serving builds of its own) in place
- * of the upstream ones for its Kubernetes version and crictl release, arch by arch.
+ * of the upstream ones for its Kubernetes version, crictl and CNI plugins releases, arch by arch.
  */
 export function pinsWithStackChecksums(stack: StackSpec, pins: Pins): Pins {
   const version = stack.cluster.kubernetesVersion;
@@ -14,16 +14,19 @@ export function pinsWithStackChecksums(stack: StackSpec, pins: Pins): Pins {
   if (!release || own.length === 0) return pins;
   const binaries = { ...release.binaries };
   const crictl = { ...pins.crictl[release.crictlVersion] } as Pins["crictl"][string];
+  const cniPlugins = { ...pins.cniPlugins[release.cniPluginsVersion] } as Pins["cniPlugins"][string];
   for (const [arch, sums] of own) {
     if (!sums) continue;
     const key = arch as keyof typeof binaries;
     binaries[key] = { kubelet: sums.kubelet, kubeadm: sums.kubeadm, kubectl: sums.kubectl };
     crictl[key] = sums.crictl;
+    if (sums.cniPlugins) cniPlugins[key] = sums.cniPlugins;
   }
   return {
     ...pins,
     kubernetes: { ...pins.kubernetes, [version]: { ...release, binaries } },
     crictl: { ...pins.crictl, [release.crictlVersion]: crictl },
+    cniPlugins: { ...pins.cniPlugins, [release.cniPluginsVersion]: cniPlugins },
   };
 }
 

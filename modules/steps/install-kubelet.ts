@@ -1,11 +1,15 @@
+import { dirname } from "node:path";
 import { ARCHES } from "../stack/types";
 import { render } from "../render";
 import type { KubeBinary } from "../pins";
-import { BIN_DIR, STATE_DIR } from "./constants";
+import { BIN_DIR, CNI_BIN_DIR, STATE_DIR } from "./constants";
 import type { Step, StepContext } from "./types";
 import { scriptValues } from "./values";
 
 const BINARIES: KubeBinary[] = ["kubelet", "kubeadm", "kubectl"];
+
+/** The names of the CNI plugins nodeforge installed, one per line: destroy removes exactly these. */
+const CNI_PLUGINS_LIST = `${STATE_DIR}/cni-plugins.installed`;
 
 export interface Artifact {
   name: string;
@@ -40,14 +44,30 @@ export function crictlArtifact(ctx: StepContext): Artifact {
   };
 }
 
+/** The CNI reference plugins release tarball; its binaries go to CNI_BIN_DIR. */
+export function cniPluginsArtifact(ctx: StepContext): Artifact {
+  const version = ctx.release.cniPluginsVersion;
+  const arch = ctx.machine.arch;
+  const sha256 = ctx.pins.cniPlugins[version]?.[arch];
+  if (!sha256) throw new Error(`${ctx.machine.name}: no pinned checksum for CNI plugins ${version} ${arch}`);
+  return {
+    name: "cni-plugins",
+    url: `${ctx.stack.artifacts.cniPluginsBaseUrl}/v${version}/cni-plugins-linux-${arch}-v${version}.tgz`,
+    sha256,
+    dest: CNI_BIN_DIR,
+  };
+}
+
 export const installKubelet: Step = {
   name: "install-kubelet",
-  title: "Download kubelet, kubeadm, kubectl and crictl, verified against pinned sha256 checksums",
+  title:
+    "Download kubelet, kubeadm, kubectl, crictl and the CNI reference plugins, verified against pinned sha256 checksums",
   waitsForControlPlane: false,
   appliesTo: () => true,
   files: () => [],
   script: (ctx) => {
     const crictl = crictlArtifact(ctx);
+    const cni = cniPluginsArtifact(ctx);
     return render("scripts/install-kubelet.sh.hbs", {
       ...scriptValues(ctx, "install-kubelet"),
       binDir: BIN_DIR,
@@ -57,6 +77,12 @@ export const installKubelet: Step = {
       crictlDest: crictl.dest,
       crictlTarball: `${STATE_DIR}/crictl.tar.gz`,
       crictlUnpackDir: `${STATE_DIR}/crictl-unpack`,
+      cniUrl: cni.url,
+      cniSha256: cni.sha256,
+      cniBinDir: cni.dest,
+      cniTarball: `${STATE_DIR}/cni-plugins.tgz`,
+      cniUnpackDir: `${STATE_DIR}/cni-plugins-unpack`,
+      cniInstalledList: CNI_PLUGINS_LIST,
     });
   },
   deleteScript: (ctx) =>
@@ -64,5 +90,8 @@ export const installKubelet: Step = {
       ...scriptValues(ctx, "install-kubelet"),
       binaries: kubernetesArtifacts(ctx),
       crictlDest: crictlArtifact(ctx).dest,
+      cniBinDir: CNI_BIN_DIR,
+      cniBinParent: dirname(CNI_BIN_DIR),
+      cniInstalledList: CNI_PLUGINS_LIST,
     }),
 };

@@ -3,11 +3,13 @@
  *
  *   <base>/release/v<version>/bin/linux/<arch>/{kubelet,kubeadm,kubectl}
  *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
+ *   <base>/cni-plugins/v<v>/cni-plugins-linux-<arch>-v<v>.tgz
  *   <base>/cni/<plugin>/<version>/{kube-flannel.yml,calico.yaml}   (see cni-doubles.ts)
  *
  * The real release files cannot be downloaded here. Where .ci/install-kubernetes built a binary from the
- * Kubernetes Go module (the kubelet of KUBERNETES_BUILD_VERSION), that real binary is served; everything else is a
- * TEST DOUBLE: shell scripts that say what they are, and a tarball holding a `crictl` double. The served files'
+ * Kubernetes Go module (the kubelet of KUBERNETES_BUILD_VERSION), that real binary is served, and the CNI plugins
+ * tarball .ci/install-cni-plugins built from containernetworking/plugins; everything else is a TEST DOUBLE: shell
+ * scripts that say what they are, and tarballs holding a `crictl` double or CNI plugin doubles. The served files'
  * sha256 make a `Pins` object, so the real download, checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
  * (checksum-failure tests). Also the static file server the apt mirror uses.
  */
@@ -19,7 +21,7 @@ import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
-import { builtBinary } from "./kubernetes-build";
+import { builtBinary, builtCniPlugins, SERVED_BUILDS } from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -112,12 +114,19 @@ function doubleScript(name: string, version: string, arch: Arch): string {
   ].join("\n");
 }
 
-/** A deterministic tar.gz with one executable `crictl` at its top: what install-kubelet extracts. */
-async function crictlTarball(version: string, arch: Arch): Promise<Buffer> {
-  const stage = mkdtempSync(join(tmpdir(), "nodeforge-crictl-"));
+export function cniPluginsPath(version: string, arch: Arch): string {
+  return `/cni-plugins/v${version}/cni-plugins-linux-${arch}-v${version}.tgz`;
+}
+
+/** The reference plugins a node needs (the doubles' tarball holds these; a real one holds them all). */
+const CNI_PLUGIN_DOUBLES = ["bridge", "host-local", "loopback", "portmap"];
+
+/** A deterministic tar.gz of executable doubles named `names`, at its top, as release tarballs lay them out. */
+async function doublesTarball(names: string[], version: string, arch: Arch): Promise<Buffer> {
+  const stage = mkdtempSync(join(tmpdir(), "nodeforge-tarball-"));
   try {
-    writeFileSync(join(stage, "crictl"), doubleScript("crictl", version, arch), { mode: 0o755 });
-    const tar = join(stage, "crictl.tar");
+    for (const name of names) writeFileSync(join(stage, name), doubleScript(name, version, arch), { mode: 0o755 });
+    const tar = join(stage, "doubles.tar");
     await execChecked("tar", [
       "--owner=0",
       "--group=0",
@@ -127,7 +136,7 @@ async function crictlTarball(version: string, arch: Arch): Promise<Buffer> {
       tar,
       "-C",
       stage,
-      "crictl",
+      ...names,
     ]);
     // zlib writes no file name or time into the gzip header: same bytes every run.
     return gzipSync(readFileSync(tar));
@@ -141,6 +150,8 @@ export interface ArtifactMirror {
   kubernetesBaseUrl: string;
   /** Base URL of the cri-tools releases (`artifacts.crictlBaseUrl`). */
   crictlBaseUrl: string;
+  /** Base URL of the CNI plugins releases (`artifacts.cniPluginsBaseUrl`). */
+  cniPluginsBaseUrl: string;
   /** DEFAULT_PINS with every checksum replaced by the test double's. */
   pins: Pins;
   /** The CNI manifest doubles of the pinned versions: a stack's `cni.manifestUrl` and `cni.sha256`. */
@@ -177,7 +188,7 @@ export async function startArtifactMirror(address: string, root?: string): Promi
       for (const arch of ARCHES) {
         for (const binary of Object.keys(release.binaries[arch]) as KubeBinary[]) {
           // The real binary where .ci/install-kubernetes built it from the Kubernetes module, else a double.
-          const built = builtBinary(version, arch, binary);
+          const built = SERVED_BUILDS.includes(binary) ? builtBinary(version, arch, binary) : undefined;
           release.binaries[arch][binary] = write(
             kubeBinaryPath(version, arch, binary),
             built ? readFileSync(built) : doubleScript(binary, version, arch),
@@ -186,7 +197,18 @@ export async function startArtifactMirror(address: string, root?: string): Promi
       }
     }
     for (const [version, byArch] of Object.entries(pins.crictl)) {
-      for (const arch of ARCHES) byArch[arch] = write(crictlPath(version, arch), await crictlTarball(version, arch));
+      for (const arch of ARCHES) {
+        byArch[arch] = write(crictlPath(version, arch), await doublesTarball(["crictl"], version, arch));
+      }
+    }
+    for (const [version, byArch] of Object.entries(pins.cniPlugins)) {
+      for (const arch of ARCHES) {
+        const built = builtCniPlugins(version, arch);
+        byArch[arch] = write(
+          cniPluginsPath(version, arch),
+          built ? readFileSync(built) : await doublesTarball(CNI_PLUGIN_DOUBLES, version, arch),
+        );
+      }
     }
     const cniPaths = Object.fromEntries(
       CNI_PLUGINS.map((plugin) => {
@@ -200,6 +222,7 @@ export async function startArtifactMirror(address: string, root?: string): Promi
     return {
       kubernetesBaseUrl: `${server.url}/release`,
       crictlBaseUrl: `${server.url}/cri-tools`,
+      cniPluginsBaseUrl: `${server.url}/cni-plugins`,
       pins,
       cni: Object.fromEntries(
         CNI_PLUGINS.map((plugin) => [

@@ -17,9 +17,21 @@ function buildRoot(version: string): string {
   return join(CACHE_ROOT, "kubernetes", `v${version}`);
 }
 
+/**
+ * The builds the artifact mirror serves in place of its doubles. kubeadm and kubectl are built too, but a real
+ * kubeadm init needs the control-plane images in the lab's registry first; until then the doubles stand in.
+ */
+export const SERVED_BUILDS: readonly KubeBinary[] = ["kubelet"];
+
 /** The path of a binary .ci/install-kubernetes built, if it did. */
 export function builtBinary(version: string, arch: Arch, binary: KubeBinary): string | undefined {
   const path = join(buildRoot(version), "bin", "linux", arch, binary);
+  return existsSync(path) ? path : undefined;
+}
+
+/** The CNI plugins release tarball .ci/install-cni-plugins built, if it did. */
+export function builtCniPlugins(version: string, arch: Arch): string | undefined {
+  const path = join(CACHE_ROOT, "cni-plugins", `v${version}`, `cni-plugins-linux-${arch}-v${version}.tgz`);
   return existsSync(path) ? path : undefined;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The lab serves real Kubernetes binaries where it can: it downloads the lab version's kubelet, kubeadm,
- * kubectl and crictl once (on the host, which has the internet access the machines lack), verifies them
+ * kubectl, crictl and CNI plugins once (on the host, which has the internet access the machines lack), verifies them
  * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of its own
  * files. Without internet access the mirror keeps serving its own: the kubelet .ci/install-kubernetes built, test
  * doubles for the rest; the lab's stack file then names their checksums (`artifacts.sha256`), as an operator's
@@ -10,12 +10,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
   DEFAULT_PINS,
+  DEFAULT_CNI_PLUGINS_BASE_URL,
   DEFAULT_CRICTL_BASE_URL,
   DEFAULT_KUBERNETES_BASE_URL,
   type KubeBinary,
 } from "../../modules/pins";
 import type { Arch, BinaryChecksums } from "../../modules/stack/types";
-import { crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
+import { cniPluginsPath, crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
 import { execProgram, sha256Hex } from "./rootfs";
 
 export const LAB_ARTIFACT_CACHE = "/var/cache/nodeforge-lab/artifacts";
@@ -37,6 +38,7 @@ function wanted(version: string, arch: Arch): Wanted[] {
     sha256: release.binaries[arch][binary],
   }));
   const crictl = release.crictlVersion;
+  const cni = release.cniPluginsVersion;
   return [
     ...binaries,
     {
@@ -44,6 +46,12 @@ function wanted(version: string, arch: Arch): Wanted[] {
       urlPath: crictlPath(crictl, arch),
       upstream: `${DEFAULT_CRICTL_BASE_URL}/v${crictl}/crictl-v${crictl}-linux-${arch}.tar.gz`,
       sha256: DEFAULT_PINS.crictl[crictl]?.[arch] ?? "",
+    },
+    {
+      binary: "cniPlugins" as const,
+      urlPath: cniPluginsPath(cni, arch),
+      upstream: `${DEFAULT_CNI_PLUGINS_BASE_URL}/v${cni}/cni-plugins-linux-${arch}-v${cni}.tgz`,
+      sha256: DEFAULT_PINS.cniPlugins[cni]?.[arch] ?? "",
     },
   ];
 }

@@ -16,12 +16,17 @@ export interface LabStackOptions {
   checksums?: BinaryChecksums;
 }
 
-/** The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl and crictl (doubles, or real builds). */
+/**
+ * The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl, crictl and the CNI plugins
+ * (doubles, or real builds).
+ */
 export function servedChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
-  const release = lab.artifacts.pins.kubernetes[version];
-  const crictl = release && lab.artifacts.pins.crictl[release.crictlVersion]?.[arch];
-  if (!release || !crictl) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
-  return { ...release.binaries[arch], crictl };
+  const { pins } = lab.artifacts;
+  const release = pins.kubernetes[version];
+  const crictl = release && pins.crictl[release.crictlVersion]?.[arch];
+  const cniPlugins = release && pins.cniPlugins[release.cniPluginsVersion]?.[arch];
+  if (!release || !crictl || !cniPlugins) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
+  return { ...release.binaries[arch], crictl, cniPlugins };
 }
 
 export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
@@ -37,6 +42,7 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
     "artifacts:",
     `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
     `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
+    `  cniPluginsBaseUrl: ${lab.cniPluginsBaseUrl}`,
     "  sha256:",
     `    ${arch}:`,
     ...Object.entries(sums).map(([binary, sum]) => `      ${binary}: "${sum}"`),

@@ -105,9 +105,10 @@ export interface Lab {
   knownHostsPath: string;
   /** Base URL of the local apt repository (each machine's only apt source). */
   mirrorUrl: string;
-  /** Kubernetes release tree (`artifacts.kubernetesBaseUrl`) and cri-tools base of the artifact mirror. */
+  /** Kubernetes release tree (`artifacts.kubernetesBaseUrl`), cri-tools and CNI plugins bases of the artifact mirror. */
   artifactBaseUrl: string;
   crictlBaseUrl: string;
+  cniPluginsBaseUrl: string;
   /** The artifact mirror: test-double pins, tampering. */
   artifacts: ArtifactMirror;
   aptServer: StaticServer;
@@ -708,6 +709,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
       mirrorUrl: aptServer.url,
       artifactBaseUrl: artifacts.kubernetesBaseUrl,
       crictlBaseUrl: artifacts.crictlBaseUrl,
+      cniPluginsBaseUrl: artifacts.cniPluginsBaseUrl,
       artifacts,
       aptServer,
       timings: {

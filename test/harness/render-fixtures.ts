@@ -14,6 +14,7 @@ export const TEST_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+
 
 export const MIRROR_K8S_BASE = "http://mirror.example.internal:8080/k8s/release";
 export const MIRROR_CRICTL_BASE = "http://mirror.example.internal:8080/cri-tools";
+export const MIRROR_CNI_PLUGINS_BASE = "http://mirror.example.internal:8080/cni-plugins";
 export const REGISTRY_MIRRORS: Record<string, string[]> = {
   "docker.io": ["https://mirror-a.example.internal", "http://mirror-b.example.internal:5000"],
   "registry.example.com:5000": ["https://cache.example.internal/v2-proxy"],
@@ -67,7 +68,11 @@ export interface Ipv4StackOptions {
 
 /** IPv4 stack: every OS x arch, mirrors for registries and artifacts, reserved and eviction settings. */
 export function ipv4StackYaml(options: Ipv4StackOptions = {}): string {
-  const artifacts = options.artifacts ?? { kubernetesBaseUrl: MIRROR_K8S_BASE, crictlBaseUrl: MIRROR_CRICTL_BASE };
+  const artifacts = options.artifacts ?? {
+    kubernetesBaseUrl: MIRROR_K8S_BASE,
+    crictlBaseUrl: MIRROR_CRICTL_BASE,
+    cniPluginsBaseUrl: MIRROR_CNI_PLUGINS_BASE,
+  };
   const mirrors = options.registryMirrors ?? REGISTRY_MIRRORS;
   const machines = osArchPairs().map(({ os, arch }, i) => machineYaml(os, arch, i, `192.0.2.${10 + i}`));
   // JSON is YAML flow syntax: values with '$', '%' or '~' reach the loader unchanged.

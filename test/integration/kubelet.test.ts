@@ -49,6 +49,42 @@ const POD = [
   "",
 ].join("\n");
 
+/**
+ * A pod in its own network namespace. Its network comes from the CNI reference plugins nodeforge installed into
+ * /opt/cni/bin (the real containernetworking/plugins build the mirror serves): containerd runs `loopback` for every
+ * sandbox and the conflist below chains `bridge` + `host-local` + `portmap`, as flannel's own configuration does.
+ */
+const NETWORKED_POD = [
+  "apiVersion: v1",
+  "kind: Pod",
+  "metadata: { name: networked, namespace: default }",
+  "spec:",
+  "  containers:",
+  "    - name: networked",
+  "      image: docker.io/nodeforge/tiny:test",
+  "      imagePullPolicy: Never",
+  '      command: ["/bin/sh", "-c", "ip -4 -o addr show; exec sleep 3600"]',
+  "",
+].join("\n");
+
+const POD_SUBNET = "10.244.7.0/24";
+
+/** What a CNI plugin's installer writes to /etc/cni/net.d; here the test is that installer. */
+const CONFLIST = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "lab",
+  plugins: [
+    {
+      type: "bridge",
+      bridge: "cni-lab0",
+      isGateway: true,
+      ipMasq: false,
+      ipam: { type: "host-local", ranges: [[{ subnet: POD_SUBNET }]] },
+    },
+    { type: "portmap", capabilities: { portMappings: true } },
+  ],
+});
+
 /** Starts the installed kubelet as a transient unit with nodeforge's drop-ins and per-node flags. */
 function startKubelet(machine: Machine): Promise<string> {
   return inMachine(
@@ -157,10 +193,42 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
     }
   });
 
+  test("a pod with its own network gets an address from the CNI reference plugins nodeforge installed", async () => {
+    const plugins = await inMachine(machine(), "ls /opt/cni/bin");
+    for (const plugin of ["loopback", "bridge", "host-local", "portmap"])
+      assert.match(plugins, new RegExp(`^${plugin}$`, "m"));
+    // The real build, not a double: a CNI plugin answers the VERSION command with the versions it speaks.
+    const about = await inMachine(machine(), "CNI_COMMAND=VERSION /opt/cni/bin/bridge </dev/null");
+    assert.match(about, /"supportedVersions":\[[^\]]*"1\.0\.0"/);
+    await inMachine(
+      machine(),
+      `mkdir -p ${MANIFESTS} /etc/cni/net.d && printf '%s' '${CONFLIST}' > /etc/cni/net.d/10-lab.conflist && ` +
+        `rm -f ${MANIFESTS}/hello.yaml && printf '%s' '${NETWORKED_POD}' > ${MANIFESTS}/networked.yaml`,
+    );
+    await startKubelet(machine());
+    try {
+      const logs = await until(
+        machine(),
+        "cat /var/log/pods/default_networked-node-1_*/networked/0.log 2>/dev/null",
+        "the networked pod's output",
+      );
+      // The pod's own eth0 with an address from host-local's range; the node's bridge is its gateway.
+      assert.match(logs, /eth0\s+inet 10\.244\.7\.\d+\/24/);
+      assert.match(await inMachine(machine(), "ip -4 -o addr show cni-lab0"), /inet 10\.244\.7\.1\/24/);
+    } finally {
+      await machine().run(`systemctl stop ${UNIT}; systemctl reset-failed ${UNIT} 2>/dev/null; true`);
+    }
+  });
+
   test("pulumi destroy afterwards: containerd and the kubelet gone, though pods ran", async () => {
-    await inMachine(machine(), `rm -rf ${MANIFESTS} ${BASE_CONFIG} /var/tmp/image-*.tar`);
+    await inMachine(
+      machine(),
+      `rm -rf ${MANIFESTS} ${BASE_CONFIG} /var/tmp/image-*.tar /etc/cni /var/lib/cni && ip link delete cni-lab0`,
+    );
     await (engine ?? assert.fail("no stack: the first test failed")).destroy();
     await inMachine(machine(), "test ! -e /usr/local/bin/kubelet && test ! -e /etc/containerd/config.toml");
+    // The CNI plugins nodeforge added, and their directories (the machine had none).
+    await inMachine(machine(), "test ! -e /opt/cni");
     await inMachine(machine(), "! dpkg-query -W -f='${db:Status-Status}' containerd | grep -qx installed");
     // The pod's tasks were stopped and their mounts undone, so containerd's state could go too.
     await inMachine(machine(), 'test ! -e /run/containerd && test -z "$(ls -A /var/lib/containerd)"');

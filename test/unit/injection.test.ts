@@ -110,6 +110,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
   const artifacts = {
     kubernetesBaseUrl: "http://mirror.example.internal:8080/~ops/k8s%2Brelease",
     crictlBaseUrl: "https://mirror.example.internal/~ops/cri%7Etools",
+    cniPluginsBaseUrl: "https://mirror.example.internal/~ops/cni%2Bplugins",
     rhelContainerdRepoUrl: "https://mirror.example.internal/~ops/rhel/$releasever/$basearch/stable",
     rhelContainerdRepoGpgKey: "https://mirror.example.internal/~ops/gpg%2Bkey",
   };
@@ -158,14 +159,16 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     const script = stepOf(rocky, "install-kubelet").script;
     const kubelet = `${artifacts.kubernetesBaseUrl}/v1.34.4/bin/linux/arm64/kubelet`;
     const crictl = `${artifacts.crictlBaseUrl}/v1.34.0/crictl-v1.34.0-linux-arm64.tar.gz`;
+    const cniPlugins = `${artifacts.cniPluginsBaseUrl}/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz`;
     assert.ok(script.includes(`nf_install_binary 'http://mirror.example.internal:8080/~ops/k8s%2Brelease/v1.34.4/`));
     // Outside their quoted form the base URLs must not occur at all.
     const quotedUrls = ["kubelet", "kubeadm", "kubectl"]
       .map((name) => shellQuote(`${artifacts.kubernetesBaseUrl}/v1.34.4/bin/linux/arm64/${name}`))
-      .concat(shellQuote(crictl));
+      .concat(shellQuote(crictl), shellQuote(cniPlugins));
     const rest = quotedUrls.reduce((text, quoted) => text.split(quoted).join(""), script);
     assert.equal(rest.includes(artifacts.kubernetesBaseUrl), false);
     assert.equal(rest.includes(artifacts.crictlBaseUrl), false);
+    assert.equal(rest.includes(artifacts.cniPluginsBaseUrl), false);
 
     // Run only the download calls (not the ones inside function bodies, which pass "$1" on), with stand-ins
     // that print their argument count and arguments one per line.
@@ -173,7 +176,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
       .split("\n")
       .map((line) => line.trim())
       .filter((line) => /^nf_(install_binary|fetch) [^"$]/.test(line));
-    assert.equal(calls.length, 4);
+    assert.equal(calls.length, 5);
     const program = [
       'nf_install_binary() { printf "%s\\n" "$#" "$@"; }',
       'nf_fetch() { nf_install_binary "$@"; }',
@@ -187,6 +190,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
       ["3", kubelet.replace(/kubelet$/, "kubeadm"), pins.kubeadm, "/usr/local/bin/kubeadm"],
       ["3", kubelet.replace(/kubelet$/, "kubectl"), pins.kubectl, "/usr/local/bin/kubectl"],
       ["3", crictl, DEFAULT_PINS.crictl["1.34.0"]?.arm64, "/var/lib/nodeforge/crictl.tar.gz"],
+      ["3", cniPlugins, DEFAULT_PINS.cniPlugins["1.9.1"]?.arm64, "/var/lib/nodeforge/cni-plugins.tgz"],
     ];
     assert.deepEqual(result, { code: 0, stdout: `${expected.flat().join("\n")}\n`, stderr: "" });
     assert.equal(existsSync(MARKER), false);

@@ -712,6 +712,7 @@ describe("cluster settings", () => {
     const pins: Pins = {
       kubernetes: { "1.35.1": release, "1.36.0": release },
       crictl: DEFAULT_PINS.crictl,
+      cniPlugins: DEFAULT_PINS.cniPlugins,
       kubeVipImage: DEFAULT_PINS.kubeVipImage,
       cni: DEFAULT_PINS.cni,
     };

@@ -259,6 +259,7 @@ describe("defaults", () => {
     assert.deepEqual(spec.artifacts, {
       kubernetesBaseUrl: "https://dl.k8s.io/release",
       crictlBaseUrl: "https://github.com/kubernetes-sigs/cri-tools/releases/download",
+      cniPluginsBaseUrl: "https://github.com/containernetworking/plugins/releases/download",
       rhelContainerdRepoUrl: "https://download.docker.com/linux/rhel/$releasever/$basearch/stable",
       rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg",
       sha256: {},

@@ -727,6 +727,9 @@ describe("strict rendering", () => {
       stateDir: "/var/lib/nodeforge",
       binaries: [{ dest: "/usr/local/bin/kubelet" }],
       crictlDest: "/usr/local/bin/crictl",
+      cniBinDir: "/opt/cni/bin",
+      cniBinParent: "/opt/cni",
+      cniInstalledList: "/var/lib/nodeforge/cni-plugins.installed",
     });
   });
 });
