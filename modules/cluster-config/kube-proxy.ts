@@ -29,6 +29,8 @@ export function kubeProxyValues(stack: StackSpec): Record<string, unknown> {
     kubeconfigPath: `${KUBE_PROXY_CONFIG_DIR}/kubeconfig.conf`,
     clusterCIDR: stack.cluster.podCIDR,
     mode: stack.kubeProxy.mode,
+    hasConntrackMaxPerCore: stack.kubeProxy.conntrackMaxPerCore !== undefined,
+    conntrackMaxPerCore: stack.kubeProxy.conntrackMaxPerCore ?? 0,
   });
   // The API server as every node reaches it; the CA and token are the pod's service account's.
   const kubeconfigConf = render("kube-proxy/kubeconfig.conf.hbs", { server: apiServerUrl(stack) });

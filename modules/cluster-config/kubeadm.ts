@@ -24,6 +24,20 @@ export const CONTROL_PLANE_TAINT: Taint = { key: "node-role.kubernetes.io/contro
 /** The preflight check that fails when /etc/kubernetes/manifests is not empty, as it is once kube-vip's pod is in. */
 export const MANIFESTS_DIR_PREFLIGHT = "DirAvailable--etc-kubernetes-manifests";
 
+/**
+ * The preflight check that refuses a cgroup v1 host. kubeadm's own message asks for both: the kubelet's
+ * failCgroupV1 false (nodeforge's drop-in, `kubelet.failCgroupV1`) and this check skipped explicitly.
+ */
+export const CGROUP_V1_PREFLIGHT = "SystemVerification";
+
+/** Preflight checks a stack's own choices make fail on purpose; every other check stays fatal. */
+function ignoredPreflightErrors(stack: StackSpec, machine: MachineSpec): string[] {
+  return [
+    ...(usesKubeVip(stack) && isControlPlane(machine) ? [MANIFESTS_DIR_PREFLIGHT] : []),
+    ...(stack.kubelet.failCgroupV1 ? [] : [CGROUP_V1_PREFLIGHT]),
+  ];
+}
+
 /** A ManagedFile whose content is secret: write it mode 0600 and keep it a Pulumi secret. */
 export type SecretManagedFile = ManagedFile & { secret: true };
 
@@ -84,7 +98,7 @@ export function nodeRegistrationValues(stack: StackSpec, machine: MachineSpec): 
       effect: t.effect,
     })),
     kubeletExtraArgs: nodeIp,
-    ignorePreflightErrors: usesKubeVip(stack) && isControlPlane(machine) ? [MANIFESTS_DIR_PREFLIGHT] : [],
+    ignorePreflightErrors: ignoredPreflightErrors(stack, machine),
   };
 }
 

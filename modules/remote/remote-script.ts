@@ -40,12 +40,17 @@ function where(inputs: RemoteScriptInputs): string {
 
 /**
  * The message for a script that exited non-zero. Step scripts report their own failure as
- * `<machine>: <step>: <what>` (templates/partials/prelude.sh.hbs); such a line is the message as it is.
+ * `<machine>: <step>: <what>` (templates/partials/prelude.sh.hbs); such a line starts the message, and the lines the
+ * failed program wrote before it follow, indented.
  */
 function exitMessage(inputs: RemoteScriptInputs, verb: string, code: number, output: string): string {
   const lines = output.trim().split("\n").slice(-ERROR_LINES);
   const own = lines.findIndex((line) => line.startsWith(`${where(inputs)}: `));
-  if (own >= 0) return lines.slice(own).join("\n");
+  if (own >= 0) {
+    // The script's own words first; what the failed program said before them (kubeadm's [ERROR ...] lines) after.
+    const said = lines.slice(0, own).filter((line) => line.trim() !== "");
+    return [...lines.slice(own), ...said.map((line) => `  ${line}`)].join("\n");
+  }
   return `${where(inputs)}: ${verb} script exited ${code}: ${lines.join("\n").trim() || "(no error output)"}`;
 }
 

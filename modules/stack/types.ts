@@ -119,6 +119,12 @@ export type KubeProxyMode = (typeof KUBE_PROXY_MODES)[number];
 export interface KubeProxySettings {
   /** kube-proxy's proxy mode (KubeProxyConfiguration.mode). nftables needs Kubernetes 1.33 or later. */
   mode: KubeProxyMode;
+  /**
+   * KubeProxyConfiguration.conntrack.maxPerCore: 0 leaves the kernel's conntrack table size alone. Nodes that are
+   * containers (kind, the nspawn lab) must say 0: nf_conntrack_max belongs to the host, and kube-proxy exits when it
+   * cannot set it. Absent: kube-proxy's default (32768 per core).
+   */
+  conntrackMaxPerCore?: number;
 }
 
 /** The pod network: a CNI plugin nodeforge applies from its pinned upstream manifest, or none. */

@@ -109,6 +109,13 @@ export async function downloadPackages(rootfs: Rootfs, packages: string[], dest:
   });
 }
 
+/** Downloads the named packages and whatever of their dependencies the rootfs lacks into `dest`. */
+export async function downloadWithDependencies(rootfs: Rootfs, packages: string[], dest: string): Promise<void> {
+  await withIsolatedApt(rootfs, dest, dest, async (apt, env) => {
+    await execChecked("apt-get", [...apt, "-q", "-y", "--download-only", "install", ...packages], { env });
+  });
+}
+
 async function buildRepository(rootfs: Rootfs, temp: string, packages: string[]): Promise<void> {
   mkdirSync(temp, { recursive: true });
   await withIsolatedApt(rootfs, temp, temp, async (apt, env) => {

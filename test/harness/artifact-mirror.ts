@@ -21,7 +21,7 @@ import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
-import { builtBinary, builtCniPlugins, SERVED_BUILDS } from "./kubernetes-build";
+import { builtBinary, builtCniPlugins } from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -168,10 +168,15 @@ export interface ArtifactMirror {
 }
 
 /**
- * Writes the test doubles for every pinned version and arch into `root` (default: a new temp directory; machines.ts
+ * Writes the test doubles for every pinned version and arch into `root` (the `servedBuilds` that
+ * .ci/install-kubernetes built are served instead of their doubles) (default: a new temp directory; machines.ts
  * puts it in its run directory, which a later run sweeps if this one is killed) and serves them on `address`.
  */
-export async function startArtifactMirror(address: string, root?: string): Promise<ArtifactMirror> {
+export async function startArtifactMirror(
+  address: string,
+  root?: string,
+  servedBuilds: readonly KubeBinary[] = ["kubelet"],
+): Promise<ArtifactMirror> {
   if (root) mkdirSync(root, { recursive: true });
   else root = mkdtempSync(join(tmpdir(), "nodeforge-artifacts-"));
   try {
@@ -188,7 +193,7 @@ export async function startArtifactMirror(address: string, root?: string): Promi
       for (const arch of ARCHES) {
         for (const binary of Object.keys(release.binaries[arch]) as KubeBinary[]) {
           // The real binary where .ci/install-kubernetes built it from the Kubernetes module, else a double.
-          const built = SERVED_BUILDS.includes(binary) ? builtBinary(version, arch, binary) : undefined;
+          const built = servedBuilds.includes(binary) ? builtBinary(version, arch, binary) : undefined;
           release.binaries[arch][binary] = write(
             kubeBinaryPath(version, arch, binary),
             built ? readFileSync(built) : doubleScript(binary, version, arch),

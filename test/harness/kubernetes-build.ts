@@ -18,13 +18,18 @@ function buildRoot(version: string): string {
 }
 
 /**
- * The builds the artifact mirror serves in place of its doubles. kubeadm and kubectl are built too, but a real
- * kubeadm init needs the control-plane images in the lab's registry first; until then the doubles stand in.
+ * The builds the artifact mirror serves in place of its doubles. A real kubeadm init needs the control-plane
+ * images in the lab's registry: a lab without one keeps the kubeadm and kubectl doubles.
  */
-export const SERVED_BUILDS: readonly KubeBinary[] = ["kubelet"];
+export function servedBuilds(withRegistry: boolean): readonly KubeBinary[] {
+  return withRegistry ? ["kubelet", "kubeadm", "kubectl"] : ["kubelet"];
+}
+
+/** What .ci/install-kubernetes builds besides the pause binary. */
+export type BuiltBinary = KubeBinary | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy";
 
 /** The path of a binary .ci/install-kubernetes built, if it did. */
-export function builtBinary(version: string, arch: Arch, binary: KubeBinary): string | undefined {
+export function builtBinary(version: string, arch: Arch, binary: BuiltBinary): string | undefined {
   const path = join(buildRoot(version), "bin", "linux", arch, binary);
   return existsSync(path) ? path : undefined;
 }

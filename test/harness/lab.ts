@@ -18,7 +18,8 @@ import { hostArch, isAlive } from "./rootfs";
 /** The version .ci/install-kubernetes builds: with that build, the lab's mirror serves the real kubelet. */
 const KUBERNETES_VERSION = KUBERNETES_BUILD_VERSION;
 /** The lab's machines are containers on whatever host runs them: cgroup v1 may be all there is (see README). */
-const CONTAINER_NODES = "kubelet:\n  failCgroupV1: false\ncontainerd:\n  restrictOOMScoreAdj: true\n";
+const CONTAINER_NODES =
+  "kubelet:\n  failCgroupV1: false\nkubeProxy:\n  conntrackMaxPerCore: 0\ncontainerd:\n  restrictOOMScoreAdj: true\n";
 const NAMES = ["cp-1", "worker-1", "worker-2"];
 const root = projectRoot();
 const labDir = join(root, ".lab");

@@ -33,12 +33,16 @@ import { readSshBanner } from "./ssh-banner";
 import type { SshTarget } from "../../modules/remote/types";
 import { ensureAptRepository, MIRROR_PACKAGES, serveAptRepository, sourcesListLine } from "./apt-mirror";
 import { startArtifactMirror, type ArtifactMirror, type StaticServer } from "./artifact-mirror";
+import { pushClusterImages } from "./cluster-images";
+import { servedBuilds } from "./kubernetes-build";
+import { startImageRegistry, type ImageRegistry } from "./image-registry";
 import { createNetwork, destroyNetworkSync, sweepStaleNetworks, type LabNetwork, type MachineLink } from "./network";
 import {
   abortAllSync,
   ensureRootfs,
   execChecked,
   execProgram,
+  hostArch,
   isAlive,
   removeTree,
   removeTreeSync,
@@ -59,6 +63,11 @@ export interface MachineOptions {
   bootTimeoutMs?: number;
   /** Orderly shutdown time before SIGKILL (default 15 s). */
   stopTimeoutMs?: number;
+  /**
+   * Also run the lab's image registry on the bridge (image-registry.ts) with a kubeadm control plane's images in
+   * it (cluster-images.ts), for stacks that mirror registry.k8s.io to it.
+   */
+  imageRegistry?: boolean;
   /** Progress lines (timings); default: none. */
   log?: (line: string) => void;
   /** Debian packages the local apt repository serves besides MIRROR_PACKAGES (e.g. etcd-server), with dependencies. */
@@ -112,6 +121,8 @@ export interface Lab {
   /** The artifact mirror: test-double pins, tampering. */
   artifacts: ArtifactMirror;
   aptServer: StaticServer;
+  /** With `imageRegistry`: the registry, holding the control plane's images under registry.k8s.io's names. */
+  registry?: ImageRegistry;
   /** Seconds spent on the cached rootfs and apt repository (large only when this run built them). */
   timings: { rootfsSeconds: number; rootfsBuilt: boolean; aptSeconds: number; aptBuilt: boolean; bootAllMs: number };
   /** `ssh` arguments that log in as root on the machine with the pinned host key (append a command). */
@@ -596,6 +607,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
   let network: LabNetwork | undefined;
   let aptServer: StaticServer | undefined;
   let artifacts: ArtifactMirror | undefined;
+  let registry: ImageRegistry | undefined;
   let stopped: Promise<void> | undefined;
   const stopTimeoutMs = options.stopTimeoutMs ?? 15_000;
 
@@ -606,6 +618,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
         await Promise.all(states.map((state) => stopMachine(state, stopTimeoutMs)));
         await aptServer?.close();
         await artifacts?.close();
+        await registry?.close();
         if (network) destroyNetworkSync(network);
         await removeTree(runDir);
         untrack(live);
@@ -614,6 +627,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
     },
     stopSync: () => {
       for (const state of states) killMachineSync(state);
+      registry?.killSync();
       if (network) destroyNetworkSync(network);
       removeTreeSync(runDir);
     },
@@ -632,7 +646,17 @@ export async function startMachines(count: number, options: MachineOptions = {})
     mkdirSync(runDir, { mode: 0o700 });
     network = await createNetwork(count);
     aptServer = await serveAptRepository(repo, network.hostAddress);
-    artifacts = await startArtifactMirror(network.hostAddress, join(runDir, "artifacts"));
+    artifacts = await startArtifactMirror(
+      network.hostAddress,
+      join(runDir, "artifacts"),
+      servedBuilds(options.imageRegistry ?? false),
+    );
+    if (options.imageRegistry) {
+      const started = Date.now();
+      registry = await startImageRegistry(network.hostAddress, join(runDir, "registry"));
+      const pushed = await pushClusterImages(registry, (await hostArch()) === "arm64" ? "arm64" : "amd64");
+      log(`image registry ${registry.host}: ${pushed.join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
     const clientKeyPath = join(runDir, "client_key");
     const clientPublicKey = await sshKeygen(clientKeyPath, "nodeforge-test-client");
     const hostsFile =
@@ -712,6 +736,7 @@ export async function startMachines(count: number, options: MachineOptions = {})
       cniPluginsBaseUrl: artifacts.cniPluginsBaseUrl,
       artifacts,
       aptServer,
+      registry,
       timings: {
         rootfsSeconds: rootfs.seconds,
         rootfsBuilt: rootfs.built,

@@ -15,8 +15,8 @@ import {
   SUPER_ADMIN_KUBECONFIG,
 } from "../../modules/cluster-config";
 import { DEFAULT_PINS } from "../../modules/pins";
-import type { MachineSpec, StackSpec } from "../../modules/stack";
-import { clusterStack, MODES, POD_CIDR, TOPOLOGIES, VERSION, VIP } from "../harness/cluster-stacks";
+import { parseStack, type MachineSpec, type StackSpec } from "../../modules/stack";
+import { clusterStack, clusterStackYaml, MODES, POD_CIDR, TOPOLOGIES, VERSION, VIP } from "../harness/cluster-stacks";
 import { kubernetesSchemaErrors } from "../harness/k8s-validate";
 
 /** Parsed YAML, read by path in assertions. */
@@ -97,6 +97,8 @@ for (const topology of TOPOLOGIES) {
           "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
         );
         assert.equal(kubeconfig.users[0].user.tokenFile, "/var/run/secrets/kubernetes.io/serviceaccount/token");
+        // No conntrack setting unless the stack names one: kube-proxy's own default applies.
+        assert.equal(config.conntrack, undefined);
       });
 
       it("runs privileged on the host network of every node, with the xtables lock and kernel modules", () => {
@@ -125,6 +127,20 @@ describe("kube-proxy: configuration changes roll the pods", () => {
       kind(manifests(kubeProxyManifestFile(clusterStack("single", mode)).content), "DaemonSet").spec.template.metadata
         .annotations["nodeforge.dev/config-sha256"];
     assert.equal(new Set(MODES.map(hashOf)).size, 3);
+  });
+
+  it("conntrackMaxPerCore 0 (nodes that are containers) reaches the configuration and rolls the pods", () => {
+    const yaml = clusterStackYaml("single", "iptables");
+    const stack = parseStack(
+      yaml.replace("  mode: iptables\n", "  mode: iptables\n  conntrackMaxPerCore: 0\n"),
+      "c.yaml",
+    );
+    const all = manifests(kubeProxyManifestFile(stack).content);
+    const config = parse((kind(all, "ConfigMap").data as Record<string, string>)["config.conf"] ?? "") as Manifest;
+    assert.deepEqual(config.conntrack, { maxPerCore: 0 });
+    const annotation = (m: Manifest[]) =>
+      kind(m, "DaemonSet").spec.template.metadata.annotations["nodeforge.dev/config-sha256"] as string;
+    assert.notEqual(annotation(all), annotation(manifests(kubeProxyManifestFile(clusterStack("single")).content)));
   });
 });
 

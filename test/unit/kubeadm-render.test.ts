@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
 import {
   apiServerUrl,
+  CGROUP_V1_PREFLIGHT,
   CONTROL_PLANE_TAINT,
   KUBEADM_INIT_CONFIG,
   KUBEADM_JOIN_CONFIG,
@@ -241,6 +242,18 @@ describe("kubeadm configuration: options and refusals", () => {
       () => kubeadmInitFile(stack, cp1, { ...SECRETS, certificateKey: "SECRETVALUE" }),
       (error: Error) => error.message.includes("certificate key") && !error.message.includes("SECRETVALUE"),
     );
+  });
+
+  it("a stack that lets the kubelet run on cgroup v1 skips kubeadm's cgroup v1 check, as kubeadm's message asks", () => {
+    const v1 = parseStack(`${clusterStackYaml("single", "iptables")}kubelet:\n  failCgroupV1: false\n`, "v1.yaml");
+    const join = { bootstrapToken: TEST_TOKEN, caCertHashes: [TEST_CA_HASH] };
+    const init = byKind(docs(kubeadmInitFile(v1, machine(v1, "cp-1"), SECRETS).content), "InitConfiguration");
+    assert.deepEqual(init.nodeRegistration.ignorePreflightErrors, [CGROUP_V1_PREFLIGHT]);
+    const worker = byKind(docs(kubeadmJoinFile(v1, machine(v1, "worker-1"), join).content), "JoinConfiguration");
+    assert.deepEqual(worker.nodeRegistration.ignorePreflightErrors, [CGROUP_V1_PREFLIGHT]);
+    // The default (the kubelet refuses cgroup v1) keeps every check fatal.
+    const own = byKind(docs(kubeadmInitFile(stack, cp1, SECRETS).content), "InitConfiguration");
+    assert.equal(own.nodeRegistration.ignorePreflightErrors, undefined);
   });
 
   it("refuses a control-plane join without certificate key, init on a worker, join on the init machine", () => {

@@ -1,0 +1,161 @@
+/**
+ * The lab's image registry: the distribution project's own `registry` (built by .ci/install-cluster-components),
+ * listening on the lab bridge, where the nodes pull through nodeforge's containerd registry mirrors
+ * (`containerd.registryMirrors`), as an air-gapped site's nodes pull from its registry. Images reach it by the
+ * OCI distribution API (blob uploads, then the manifest), from OCI image-layout tarballs (oci-image.ts).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { CACHE_ROOT, execChecked, isAlive, removeTree } from "./rootfs";
+
+/** The registry build's directory: CACHE_ROOT/components/<name>/<version>. */
+export function componentDir(name: string): string {
+  const parent = join(CACHE_ROOT, "components", name);
+  const versions = existsSync(parent) ? readdirSync(parent).filter((v) => /^v\d/.test(v)) : [];
+  const [version, ...more] = versions;
+  if (!version || more.length > 0) {
+    throw new Error(`no single ${name} build in ${parent}: run \`bash .ci/install-cluster-components\` first`);
+  }
+  return join(parent, version);
+}
+
+export interface ImageRegistry {
+  /** `address:port`: what a containerd mirror URL and an image reference name. */
+  host: string;
+  /** Pushes every image of an OCI image-layout tarball as `<repository>:<tag>`. */
+  push(layoutTarball: string, repository: string, tag: string): Promise<void>;
+  close(): Promise<void>;
+  /** For exit handlers: SIGKILL by PID. */
+  killSync(): void;
+}
+
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, address, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForRegistry(base: string, child: ChildProcess, log: () => string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`registry exited ${child.exitCode}:\n${log()}`);
+    try {
+      if ((await fetch(`${base}/v2/`)).status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`registry did not answer ${base}/v2/ within 10 s:\n${log()}`);
+}
+
+async function expectStatus(response: Response, status: number, what: string): Promise<Response> {
+  if (response.status !== status) {
+    throw new Error(`registry: ${what}: HTTP ${response.status} ${await response.text()}`);
+  }
+  return response;
+}
+
+async function pushBlob(base: string, repository: string, digest: string, content: Buffer): Promise<void> {
+  if ((await fetch(`${base}/v2/${repository}/blobs/${digest}`, { method: "HEAD" })).status === 200) return;
+  const started = await expectStatus(
+    await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: "POST" }),
+    202,
+    `start upload of ${digest}`,
+  );
+  const location = new URL(started.headers.get("location") ?? "", base);
+  location.searchParams.set("digest", digest);
+  await expectStatus(
+    await fetch(location, {
+      method: "PUT",
+      body: content,
+      headers: { "content-type": "application/octet-stream", "content-length": String(content.length) },
+    }),
+    201,
+    `upload of ${digest}`,
+  );
+}
+
+/** Starts the registry on `address` (a free port), its storage and config in `dir`; stopped by its PID. */
+export async function startImageRegistry(address: string, dir: string): Promise<ImageRegistry> {
+  const binary = join(componentDir("registry"), "registry");
+  mkdirSync(join(dir, "storage"), { recursive: true, mode: 0o700 });
+  const port = await freePort(address);
+  const host = `${address}:${port}`;
+  const config = join(dir, "config.yml");
+  writeFileSync(
+    config,
+    [
+      "version: 0.1",
+      "log: { level: warn }",
+      `storage: { filesystem: { rootdirectory: ${JSON.stringify(join(dir, "storage"))} } }`,
+      `http: { addr: ${JSON.stringify(host)} }`,
+      "",
+    ].join("\n"),
+  );
+  let output = "";
+  const child = spawn(binary, ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const pid = child.pid ?? 0;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const base = `http://${host}`;
+  const killSync = (): void => {
+    if (pid && isAlive(pid)) process.kill(pid, "SIGKILL");
+  };
+  try {
+    await waitForRegistry(base, child, () => output);
+  } catch (error) {
+    killSync();
+    throw error;
+  }
+  return {
+    host,
+    async push(layoutTarball, repository, tag) {
+      const layout = join(dir, `layout-${process.hrtime.bigint()}`);
+      mkdirSync(layout);
+      try {
+        await execChecked("tar", ["-xf", layoutTarball, "-C", layout]);
+        const blob = (digest: string): Buffer => readFileSync(join(layout, "blobs", ...digest.split(":")));
+        const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as {
+          manifests: { digest: string; mediaType: string }[];
+        };
+        for (const entry of index.manifests) {
+          const manifestBytes = blob(entry.digest);
+          const manifest = JSON.parse(manifestBytes.toString()) as {
+            config: { digest: string };
+            layers: { digest: string }[];
+          };
+          for (const { digest } of [manifest.config, ...manifest.layers]) {
+            await pushBlob(base, repository, digest, blob(digest));
+          }
+          await expectStatus(
+            await fetch(`${base}/v2/${repository}/manifests/${tag}`, {
+              method: "PUT",
+              body: manifestBytes,
+              headers: { "content-type": entry.mediaType },
+            }),
+            201,
+            `manifest of ${repository}:${tag}`,
+          );
+        }
+      } finally {
+        await removeTree(layout);
+      }
+    },
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      process.kill(pid, "SIGTERM");
+      const timeout = setTimeout(killSync, 5000);
+      await exited;
+      clearTimeout(timeout);
+    },
+    killSync,
+  };
+}
