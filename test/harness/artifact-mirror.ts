@@ -21,7 +21,7 @@ import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
-import { builtBinary, builtCniPlugins } from "./kubernetes-build";
+import { builtBinary, builtCniPlugins, builtFlannel } from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -145,6 +145,18 @@ async function doublesTarball(names: string[], version: string, arch: Arch): Pro
   }
 }
 
+/**
+ * flannel's release manifest as the lab serves it, with one change: the CNI configuration's spec version 1.0.0
+ * becomes 0.4.0. flannel's own CNI plugin module (github.com/flannel-io/cni-plugin) is not served here, and the
+ * plugin the lab builds instead (containernetworking/plugins v0.9.1's plugins/meta/flannel, where it lived before
+ * that repository split off) speaks the CNI spec up to 0.4.0; the reference plugins it chains speak both.
+ */
+export function labFlannelManifest(manifest: string): string {
+  const from = '"cniVersion": "1.0.0",';
+  if (manifest.split(from).length !== 2) throw new Error(`flannel manifest: expected ${from} exactly once`);
+  return manifest.replace(from, '"cniVersion": "0.4.0",');
+}
+
 export interface ArtifactMirror {
   /** Base URL of the Kubernetes release tree (`artifacts.kubernetesBaseUrl`). */
   kubernetesBaseUrl: string;
@@ -156,6 +168,11 @@ export interface ArtifactMirror {
   pins: Pins;
   /** The CNI manifest doubles of the pinned versions: a stack's `cni.manifestUrl` and `cni.sha256`. */
   cni: Record<CniPlugin, { manifestUrl: string; sha256: string }>;
+  /**
+   * flannel's release manifest (from the flannel module .ci/install-cluster-components built; see
+   * labFlannelManifest), when that build exists: a stack's `cni.manifestUrl` and `cni.sha256` for the real plugin.
+   */
+  flannel?: { version: string; manifestUrl: string; sha256: string };
   /** sha256 of each served file, by URL path. */
   sha256: Record<string, string>;
   server: StaticServer;
@@ -223,6 +240,10 @@ export async function startArtifactMirror(
         return [plugin, urlPath];
       }),
     ) as Record<CniPlugin, string>;
+    const flannelBuild = builtFlannel();
+    const flannelPath = flannelBuild && `/cni-build/flannel/${flannelBuild.version}/kube-flannel.yml`;
+    if (flannelBuild && flannelPath)
+      write(flannelPath, labFlannelManifest(readFileSync(flannelBuild.manifest, "utf8")));
     const server = await serveDirectory(root, address);
     return {
       kubernetesBaseUrl: `${server.url}/release`,
@@ -235,6 +256,15 @@ export async function startArtifactMirror(
           { manifestUrl: `${server.url}${cniPaths[plugin]}`, sha256: pins.cni[plugin].sha256 as string },
         ]),
       ) as Record<CniPlugin, { manifestUrl: string; sha256: string }>,
+      ...(flannelBuild && flannelPath
+        ? {
+            flannel: {
+              version: flannelBuild.version,
+              manifestUrl: `${server.url}${flannelPath}`,
+              sha256: sha256[flannelPath] as string,
+            },
+          }
+        : {}),
       sha256,
       server,
       serveWrongFile(urlPath) {

@@ -3,7 +3,7 @@
  * build is, for which version, and the pause (sandbox) image assembled from its pause binary, the one the pinned
  * `pauseImage` names, for `ctr image import` into containerd's k8s.io namespace.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_PINS, type KubeBinary } from "../../modules/pins";
 import type { Arch } from "../../modules/stack/types";
@@ -38,6 +38,14 @@ export function builtBinary(version: string, arch: Arch, binary: BuiltBinary): s
 export function builtCniPlugins(version: string, arch: Arch): string | undefined {
   const path = join(CACHE_ROOT, "cni-plugins", `v${version}`, `cni-plugins-linux-${arch}-v${version}.tgz`);
   return existsSync(path) ? path : undefined;
+}
+
+/** flannel as .ci/install-cluster-components built it: its version and its release manifest, if it did. */
+export function builtFlannel(): { version: string; manifest: string } | undefined {
+  const parent = join(CACHE_ROOT, "components", "flannel");
+  const version = existsSync(parent) ? readdirSync(parent).find((v) => /^v\d/.test(v)) : undefined;
+  const manifest = version && join(parent, version, "kube-flannel.yml");
+  return version && manifest && existsSync(manifest) ? { version, manifest } : undefined;
 }
 
 /** The build's kubelet; a clear error when .ci/install-kubernetes has not run. */

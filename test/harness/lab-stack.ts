@@ -59,3 +59,43 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
   ];
   return `${lines.join("\n")}\n`;
 }
+
+/**
+ * The settings of a stack whose machines become a real cluster in this lab: they are containers on a cgroup v1
+ * host (the kubelet and kubeadm must accept it, kube-proxy must leave the host's conntrack table alone, containerd
+ * must not lower OOM scores), they pull every image through registry mirrors from the lab's registry, and the pod
+ * network is the real flannel's release manifest from the lab's mirror.
+ */
+export function labClusterYaml(lab: Lab): string {
+  const registry = lab.registry ?? fail("the lab has no image registry (startMachines: imageRegistry)");
+  const flannel = lab.artifacts.flannel ?? fail("no flannel build: run `bash .ci/install-cluster-components`");
+  const mirror = JSON.stringify([`http://${registry.host}`]);
+  return [
+    "kubelet:\n  failCgroupV1: false",
+    "kubeProxy:\n  conntrackMaxPerCore: 0",
+    "containerd:\n  restrictOOMScoreAdj: true",
+    `  registryMirrors:\n    registry.k8s.io: ${mirror}\n    ghcr.io: ${mirror}\n    docker.io: ${mirror}`,
+    `cni:\n  plugin: flannel\n  manifestUrl: ${flannel.manifestUrl}\n  sha256: ${flannel.sha256}\n`,
+  ].join("\n");
+}
+
+/**
+ * What every site's machines have and the lab's lack until this runs: a resolver and a default gateway (both the
+ * host's bridge address; the host forwards nothing and answers no DNS, so nothing outside the lab is reachable).
+ * CoreDNS forwards what is not the cluster's to the node's resolvers and refuses to start without one; a process
+ * on a node reaches a Service's cluster IP only if the kernel has a route towards it before kube-proxy's NAT rules
+ * rewrite the destination (flanneld reaching the API as 10.96.0.1 does).
+ */
+export async function setLabSiteNetwork(lab: Lab): Promise<void> {
+  const gateway = lab.network.hostAddress;
+  for (const machine of lab.machines) {
+    const result = await machine.run(
+      `printf 'nameserver %s\\n' ${gateway} > /etc/resolv.conf && ip route replace default via ${gateway}`,
+    );
+    if (result.code !== 0) throw new Error(`${machine.name}: cannot set its resolver and gateway: ${result.stderr}`);
+  }
+}
+
+function fail(message: string): never {
+  throw new Error(`lab: ${message}`);
+}

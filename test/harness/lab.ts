@@ -11,15 +11,12 @@ import { projectRoot } from "../../modules/project-root";
 import { shellWords } from "../../modules/render/shell";
 import { KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
 import { serveRealArtifacts } from "./lab-artifacts";
-import { labStackYaml } from "./lab-stack";
+import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "./lab-stack";
 import { startMachines } from "./machines";
 import { hostArch, isAlive } from "./rootfs";
 
 /** The version .ci/install-kubernetes builds: with that build, the lab's mirror serves the real kubelet. */
 const KUBERNETES_VERSION = KUBERNETES_BUILD_VERSION;
-/** The lab's machines are containers on whatever host runs them: cgroup v1 may be all there is (see README). */
-const CONTAINER_NODES =
-  "kubelet:\n  failCgroupV1: false\nkubeProxy:\n  conntrackMaxPerCore: 0\ncontainerd:\n  restrictOOMScoreAdj: true\n";
 const NAMES = ["cp-1", "worker-1", "worker-2"];
 const root = projectRoot();
 const labDir = join(root, ".lab");
@@ -71,7 +68,8 @@ function configurePulumi(log: (line: string) => void): void {
 /** The background process: starts the machines, writes the stack file, then stays until SIGTERM. */
 async function serve(): Promise<void> {
   const log = (line: string) => console.log(line);
-  const lab = await startMachines(NAMES.length, { names: NAMES, log });
+  const lab = await startMachines(NAMES.length, { names: NAMES, log, imageRegistry: true });
+  await setLabSiteNetwork(lab);
   const arch = await hostArch();
   const { missing, served } = await serveRealArtifacts(
     lab.artifacts,
@@ -84,7 +82,7 @@ async function serve(): Promise<void> {
     stackFile,
     labStackYaml(lab, {
       kubernetesVersion: KUBERNETES_VERSION,
-      extra: CONTAINER_NODES,
+      extra: labClusterYaml(lab),
       arch,
       checksums: served,
       comments: [
