@@ -1,7 +1,7 @@
 // etcd built from its Go modules for the lab, by .ci/install-cluster-components. The etcd binary's main package is
-// the go.etcd.io/etcd/server/v3 module's root (etcdctl's, etcdctl/v3's); both replace their sibling modules with
-// ../api, ../pkg, ...; a dependency's replaces are ignored, so each is replaced here by its published release. The
-// version is kubeadm's DefaultEtcdVersion for the Kubernetes version .ci/kubernetes builds.
+// the go.etcd.io/etcd/server/v3 module's root (etcdctl's and etcdutl's, their own modules' roots); each replaces its
+// sibling modules with ../api, ../pkg, ...; a dependency's replaces are ignored, so each is replaced here by its
+// published release. The version is kubeadm's DefaultEtcdVersion for the Kubernetes version .ci/kubernetes builds.
 module nodeforge.local/toolchain/etcd
 
 go 1.26.0
@@ -55,6 +55,7 @@ require (
 	go.etcd.io/etcd/client/pkg/v3 v3.6.8 // indirect
 	go.etcd.io/etcd/client/v3 v3.6.8 // indirect
 	go.etcd.io/etcd/etcdctl/v3 v3.6.8 // indirect
+	go.etcd.io/etcd/etcdutl/v3 v3.6.8 // indirect
 	go.etcd.io/etcd/pkg/v3 v3.6.8 // indirect
 	go.etcd.io/etcd/server/v3 v3.6.8 // indirect
 	go.etcd.io/raft/v3 v3.6.0 // indirect
@@ -96,5 +97,6 @@ replace (
 
 tool (
 	go.etcd.io/etcd/etcdctl/v3
+	go.etcd.io/etcd/etcdutl/v3
 	go.etcd.io/etcd/server/v3
 )

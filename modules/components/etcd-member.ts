@@ -12,6 +12,7 @@ import {
   etcdMemberDeleteScript,
   etcdMemberFiles,
   etcdMemberScript,
+  etcdRelease,
   isEtcdSecretFile,
   type EtcdCluster,
 } from "../etcd";
@@ -61,6 +62,7 @@ export class EtcdMember extends pulumi.ComponentResource {
     const access = machineAccess(machine, args.secret);
     const options = { os: osProfile(machine.os), removePackages: args.stack.destroy.removePackages };
     const material = pkiMaterial(args.pki);
+    const release = etcdRelease(args.stack, machine);
     const rendered = material.apply((pki) => {
       const files = etcdMemberFiles(machine.name, cluster, pki);
       // The RemoteFile resources exist before the files are rendered: their paths and modes must match.
@@ -78,7 +80,9 @@ export class EtcdMember extends pulumi.ComponentResource {
         : { path, content, mode: modeOf(path), owner: "root", group: "root" };
     });
     // The script carries only a hash of the files (its restart stamp), never a key: not a secret itself.
-    const script = pulumi.unsecret(material.apply((pki) => etcdMemberScript(machine.name, cluster, pki, options)));
+    const script = pulumi.unsecret(
+      material.apply((pki) => etcdMemberScript(machine.name, cluster, pki, release, options)),
+    );
     const stepName = `${machine.name}-${ETCD_STEP}`;
     const step = remoteStep(this, {
       machine: machine.name,

@@ -1,7 +1,7 @@
 /**
  * One member of an external etcd cluster on a dedicated machine, as a step-like unit of work: the files it owns
  * (certificates, keys, etcd's configuration, the systemd unit `nodeforge-etcd.service`), the idempotent script that
- * installs Debian's etcd-server and starts the member, and the delete script. Like a step (modules/steps), it knows
+ * installs the pinned etcd release (its tarball verified by sha256) and starts the member, and the delete script. Like a step (modules/steps), it knows
  * nothing of Pulumi or SSH; it is not in STEPS (the components wire it).
  *
  * Layout on the machine:
@@ -12,17 +12,20 @@
  *     /etc/etcd/pki/client.crt, client.key      client certificate for etcdctl on the machine (root:root 0600)
  *     /etc/etcd/nodeforge-etcd.yaml             etcd --config-file: URLs on https, client and peer cert auth
  *     /etc/systemd/system/nodeforge-etcd.service
+ *     /usr/local/bin/etcd, etcdctl, etcdutl     from the release tarball; the `etcd` system user runs the member
  *     /var/lib/etcd/<cluster>                   data directory (systemd StateDirectory, owner etcd, 0700)
  */
 import { debian12 } from "../os/debian";
 import type { OsProfile } from "../os";
+import { DEFAULT_PINS, type Pins } from "../pins";
 import type { EtcdPkiMaterial } from "../pki";
 import { render } from "../render";
 import { filesHash } from "../steps/hash";
 import { ownedPaths } from "../steps/owned-paths";
 import { rootFile, type ManagedFile, type StepContext, type StepUnit } from "../steps/types";
+import { STATE_DIR } from "../steps/constants";
 import { scriptValues } from "../steps/values";
-import type { StackSpec } from "../stack/types";
+import type { EtcdMachineSpec, StackSpec } from "../stack/types";
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
@@ -35,8 +38,13 @@ export const ETCD_CLIENT_KEY_FILE = `${ETCD_PKI_DIR}/client.key`;
 export const ETCD_CONFIG_FILE = "/etc/etcd/nodeforge-etcd.yaml";
 export const ETCD_UNIT_NAME = "nodeforge-etcd.service";
 export const ETCD_UNIT_FILE = `/etc/systemd/system/${ETCD_UNIT_NAME}`;
-/** Debian's etcd binary (package etcd-server). */
-export const ETCD_BINARY = "/usr/bin/etcd";
+/** Where the release's programs go: etcd, etcdctl (the health check, and operators) and etcdutl. */
+export const ETCD_BIN_DIR = "/usr/local/bin";
+export const ETCD_PROGRAMS = ["etcd", "etcdctl", "etcdutl"] as const;
+export const ETCD_BINARY = `${ETCD_BIN_DIR}/etcd`;
+export const ETCDCTL_BINARY = `${ETCD_BIN_DIR}/etcdctl`;
+/** The system user the member runs as (created by the script when the machine has none). */
+export const ETCD_USER = "etcd";
 /** Where systemd puts the unit's credentials (LoadCredential=): the key etcd reads. */
 const CREDENTIALS_DIR = `/run/credentials/${ETCD_UNIT_NAME}`;
 /** The step name in messages and stamps (`etcd-1: etcd-member: ...`). */
@@ -55,8 +63,25 @@ export const ETCD_MEMBER_PATHS: readonly string[] = [
   ETCD_UNIT_FILE,
 ];
 
-/** Debian packages the member needs: the server and etcdctl (the health check, and operators). */
-export const ETCD_PACKAGES = ["etcd-server", "etcd-client"];
+/** The etcd release a member installs: its tarball's URL and sha256. */
+export interface EtcdRelease {
+  version: string;
+  url: string;
+  sha256: string;
+  /** The tarball's one top-level directory, which holds the programs: etcd-v<version>-linux-<arch>. */
+  directory: string;
+}
+
+/**
+ * The pinned etcd release for a member machine: from `artifacts.etcdBaseUrl`, checked against the stack's own
+ * checksum for the machine's arch (`artifacts.sha256.<arch>.etcd`, a mirror's build) or else the pinned one.
+ */
+export function etcdRelease(stack: StackSpec, machine: EtcdMachineSpec, pins: Pins = DEFAULT_PINS): EtcdRelease {
+  const { version } = pins.etcd;
+  const sha256 = stack.artifacts.sha256[machine.arch]?.etcd ?? pins.etcd.sha256[machine.arch];
+  const directory = `etcd-v${version}-linux-${machine.arch}`;
+  return { version, url: `${stack.artifacts.etcdBaseUrl}/v${version}/${directory}.tar.gz`, sha256, directory };
+}
 
 /** A member: a dedicated machine's name and the IPv4 address peers and clients reach it at. */
 export interface EtcdMember {
@@ -74,12 +99,12 @@ export interface EtcdCluster {
 
 /** Options of the scripts. */
 export interface EtcdScriptOptions {
-  /** The machine's OS profile (default debian-12: etcd-server is a Debian package). */
+  /** The machine's OS profile (default debian-12). */
   os?: OsProfile;
-  /** How long the script waits for the member to report healthy (default 180 s). */
-  healthTimeoutSeconds?: number;
   /** Delete script: also remove the packages nodeforge installed (stack `destroy.removePackages`, default true). */
   removePackages?: boolean;
+  /** How long the script waits for the member to report healthy (default 180 s). */
+  healthTimeoutSeconds?: number;
 }
 
 /** The member's data directory. */
@@ -166,14 +191,16 @@ function baseValues(name: string, os: OsProfile): Record<string, unknown> {
 }
 
 /**
- * Idempotent: installs etcd-server and etcd-client (masking Debian's own etcd.service first), enables and starts
- * nodeforge-etcd.service, restarts it only when the member's files changed since they were last applied (or it is
- * not running), then waits until the local member answers `etcdctl endpoint health` with the client certificate.
+ * Idempotent: installs the etcd release (downloaded only when its checksum is not the one installed) and the `etcd`
+ * user, enables and starts nodeforge-etcd.service, restarts it only when the member's files or the release changed
+ * since they were last applied (or it is not running), then waits until the local member answers `etcdctl endpoint
+ * health` with the client certificate.
  */
 export function etcdMemberScript(
   member: EtcdMember | string,
   cluster: EtcdCluster,
   pki: EtcdPkiMaterial,
+  release: EtcdRelease,
   options: EtcdScriptOptions = {},
 ): string {
   const self = memberOf(member, cluster);
@@ -181,8 +208,16 @@ export function etcdMemberScript(
   if (os.family !== "debian") throw new Error(`${self.name}: ${ETCD_STEP}: etcd members need a Debian-family OS`);
   return render("scripts/etcd-member.sh.hbs", {
     ...baseValues(self.name, os),
-    packages: ETCD_PACKAGES,
     unit: ETCD_UNIT_NAME,
+    user: ETCD_USER,
+    binDir: ETCD_BIN_DIR,
+    programs: ETCD_PROGRAMS,
+    etcdctl: ETCDCTL_BINARY,
+    releaseUrl: release.url,
+    releaseSha256: release.sha256,
+    releaseDir: release.directory,
+    tarball: `${STATE_DIR}/etcd.tar.gz`,
+    unpackDir: `${STATE_DIR}/etcd-unpack`,
     configHash: filesHash(etcdMemberFiles(self, cluster, pki)),
     localEndpoint: `https://127.0.0.1:${ETCD_CLIENT_PORT}`,
     caFile: ETCD_CA_FILE,
@@ -192,7 +227,7 @@ export function etcdMemberScript(
   });
 }
 
-/** Run on destroy: stops and disables the member, removes its files, data directory and nodeforge's packages. */
+/** Run on destroy: stops and disables the member, removes its files, data directory, programs and (if nodeforge made it) user. */
 export function etcdMemberDeleteScript(
   member: EtcdMember | string,
   cluster: EtcdCluster,
@@ -206,6 +241,9 @@ export function etcdMemberDeleteScript(
     unit: ETCD_UNIT_NAME,
     dataDir: etcdDataDir(cluster),
     owned: ownedPaths(paths.map((path) => rootFile(path, ""))),
+    user: ETCD_USER,
+    binDir: ETCD_BIN_DIR,
+    programs: ETCD_PROGRAMS,
     removePackages: options.removePackages ?? true,
   });
 }

@@ -7,7 +7,8 @@
  * roles/kubespray_defaults/vars/main/checksums.yml at commit 46dbdd3994b3 (2026-08-21), which also confirms the
  * older 1.35.1 and crictl 1.35.0 values below; the pause image of each release is its kubeadm's PauseVersion
  * (cmd/kubeadm/app/constants in the k8s.io/kubernetes module of that release). The CNI reference plugins
- * (containernetworking/plugins release tarballs) come from the same file's `cni_binary_checksums`.
+ * (containernetworking/plugins release tarballs) come from the same file's `cni_binary_checksums`, etcd's release
+ * tarballs from its `etcd_binary_checksums`.
  */
 import type { Arch } from "../stack/types";
 
@@ -49,6 +50,11 @@ export interface Pins {
   crictl: Record<string, Record<Arch, string>>;
   /** sha256 of the CNI plugins release tarball (cni-plugins-linux-<arch>-v<version>.tgz), by version. */
   cniPlugins: Record<string, Record<Arch, string>>;
+  /**
+   * The etcd release external etcd members run (etcd-v<version>-linux-<arch>.tar.gz): kubeadm refuses an external
+   * etcd below its MinExternalEtcdVersion (3.5.24-0 for Kubernetes 1.36); 3.6.8 is what kubeadm 1.36 runs itself.
+   */
+  etcd: { version: string; sha256: Record<Arch, string> };
   /** kube-vip image (control-plane VIP static pod, controlPlaneLoadBalancer.type kube-vip), pinned by tag. */
   kubeVipImage: string;
   cni: Record<CniPlugin, CniRelease>;
@@ -162,6 +168,13 @@ export const DEFAULT_PINS: Pins = {
       arm64: "56171987d3947707c3563db2f4001bccaf50fd63468611b9f3cbecb1375ee7ec",
     },
   },
+  etcd: {
+    version: "3.6.8",
+    sha256: {
+      amd64: "cf9cfe91a4856cb90eed9c99e6aee4b708db2c7888b88a6f116281f04b0ea693",
+      arm64: "438f56a700d17ce761510a3e63e6fa5c1d587b2dd4d7a22c179c09a649366760",
+    },
+  },
   kubeVipImage: "ghcr.io/kube-vip/kube-vip:v1.0.1",
   // No sha256 yet: these were chosen where the release files could not be downloaded, and a checksum nobody
   // verified is worse than none. `nodeforge cni-pin STACK` prints the line to add once it has been checked.
@@ -185,5 +198,6 @@ export function supportedKubernetesVersions(pins: Pins = DEFAULT_PINS): string[]
 export const DEFAULT_KUBERNETES_BASE_URL = "https://dl.k8s.io/release";
 export const DEFAULT_CRICTL_BASE_URL = "https://github.com/kubernetes-sigs/cri-tools/releases/download";
 export const DEFAULT_CNI_PLUGINS_BASE_URL = "https://github.com/containernetworking/plugins/releases/download";
+export const DEFAULT_ETCD_BASE_URL = "https://github.com/etcd-io/etcd/releases/download";
 export const DEFAULT_RHEL_CONTAINERD_REPO_URL = "https://download.docker.com/linux/rhel/$releasever/$basearch/stable";
 export const DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY = "https://download.docker.com/linux/rhel/gpg";

@@ -21,7 +21,7 @@ import {
 import { formatPath, StackValidationError, type StackIssue } from "./errors";
 import { schemaIssues } from "./schema";
 import { semanticIssues } from "./semantic";
-import type { BastionSettings, EtcdMachineSpec, MachineSpec, SshSettings, StackSpec } from "./types";
+import type { Arch, BastionSettings, EtcdMachineSpec, MachineSpec, SshSettings, StackSpec } from "./types";
 
 /* The raw shapes below are what the schema guarantees once validation passed. */
 type RawBastion = Partial<BastionSettings> & { address: string; hostKey: string };
@@ -38,7 +38,7 @@ interface RawStack {
   containerd?: Partial<StackSpec["containerd"]>;
   artifacts?: Partial<StackSpec["artifacts"]>;
   destroy?: Partial<StackSpec["destroy"]>;
-  etcd?: { external: { machines: (Omit<EtcdMachineSpec, "ssh"> & { ssh?: RawSsh })[] } };
+  etcd?: { external: { machines: (Omit<EtcdMachineSpec, "ssh" | "arch"> & { ssh?: RawSsh; arch?: Arch })[] } };
   ssh?: RawSsh;
   machines: RawMachine[];
 }
@@ -134,6 +134,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
                 name: m.name,
                 address: m.address,
                 os: m.os,
+                arch: m.arch ?? MACHINE_DEFAULTS.arch,
                 hostKey: (m.hostKey ?? "").trim(),
                 ssh: machineSsh(raw.ssh, m.ssh),
               })),

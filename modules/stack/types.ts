@@ -74,6 +74,8 @@ export interface ArtifactSettings {
   crictlBaseUrl: string;
   /** Base of CNI plugins releases: `${base}/v${v}/cni-plugins-linux-${arch}-v${v}.tgz`. */
   cniPluginsBaseUrl: string;
+  /** Base of etcd releases (external etcd): `${base}/v${v}/etcd-v${v}-linux-${arch}.tar.gz`. */
+  etcdBaseUrl: string;
   /** Package repository that provides containerd.io on RHEL-family machines. */
   rhelContainerdRepoUrl: string;
   /** GPG key of that repository. */
@@ -84,9 +86,13 @@ export interface ArtifactSettings {
 
 /**
  * sha256 of each downloaded artifact for one arch: the three Kubernetes binaries, the crictl tarball and, when
- * the mirror serves a build of its own, the CNI plugins tarball (else the pinned upstream one is expected).
+ * the mirror serves a build of its own, the CNI plugins and etcd tarballs (else the pinned upstream ones are expected).
  */
-export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string> & { cniPlugins?: string };
+export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string> & {
+  cniPlugins?: string;
+  /** The etcd release tarball (external etcd machines of this arch). */
+  etcd?: string;
+};
 
 export interface ContainerdSettings {
   /** Registry host -> mirror endpoints, written as containerd hosts.toml files. */
@@ -156,6 +162,8 @@ export interface EtcdMachineSpec {
   /** IPv4 address: SSH, etcd peer and client URLs, and the member certificate's IP SAN. */
   address: string;
   os: OsName;
+  /** Selects the etcd release tarball downloaded. */
+  arch: Arch;
   /** The machine's public host key, `<type> <base64>`, pinned for every connection. */
   hostKey: string;
   ssh: SshSettings;

@@ -4,11 +4,13 @@
  *   <base>/release/v<version>/bin/linux/<arch>/{kubelet,kubeadm,kubectl}
  *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
  *   <base>/cni-plugins/v<v>/cni-plugins-linux-<arch>-v<v>.tgz
+ *   <base>/etcd/v<v>/etcd-v<v>-linux-<arch>.tar.gz
  *   <base>/cni/<plugin>/<version>/{kube-flannel.yml,calico.yaml}   (see cni-doubles.ts)
  *
  * The real release files cannot be downloaded here. Where .ci/install-kubernetes built a binary from the
  * Kubernetes Go module (the kubelet of KUBERNETES_BUILD_VERSION), that real binary is served, and the CNI plugins
- * tarball .ci/install-cni-plugins built from containernetworking/plugins; everything else is a TEST DOUBLE: shell
+ * tarball .ci/install-cni-plugins built from containernetworking/plugins, and the etcd release tarball
+ * .ci/install-cluster-components built; everything else is a TEST DOUBLE: shell
  * scripts that say what they are, and tarballs holding a `crictl` double or CNI plugin doubles. The served files'
  * sha256 make a `Pins` object, so the real download, checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
  * (checksum-failure tests). Also the static file server the apt mirror uses.
@@ -16,12 +18,12 @@
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join, normalize, sep } from "node:path";
+import { basename, dirname, join, normalize, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
-import { builtBinary, builtCniPlugins, builtFlannel } from "./kubernetes-build";
+import { builtBinary, builtCniPlugins, builtEtcdRelease, builtFlannel } from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -114,6 +116,10 @@ function doubleScript(name: string, version: string, arch: Arch): string {
   ].join("\n");
 }
 
+export function etcdReleasePath(version: string, arch: Arch): string {
+  return `/etcd/v${version}/etcd-v${version}-linux-${arch}.tar.gz`;
+}
+
 export function cniPluginsPath(version: string, arch: Arch): string {
   return `/cni-plugins/v${version}/cni-plugins-linux-${arch}-v${version}.tgz`;
 }
@@ -121,11 +127,14 @@ export function cniPluginsPath(version: string, arch: Arch): string {
 /** The reference plugins a node needs (the doubles' tarball holds these; a real one holds them all). */
 const CNI_PLUGIN_DOUBLES = ["bridge", "host-local", "loopback", "portmap"];
 
-/** A deterministic tar.gz of executable doubles named `names`, at its top, as release tarballs lay them out. */
+/** A deterministic tar.gz of executable doubles at the paths `names`, as the release tarball lays them out. */
 async function doublesTarball(names: string[], version: string, arch: Arch): Promise<Buffer> {
   const stage = mkdtempSync(join(tmpdir(), "nodeforge-tarball-"));
   try {
-    for (const name of names) writeFileSync(join(stage, name), doubleScript(name, version, arch), { mode: 0o755 });
+    for (const name of names) {
+      mkdirSync(dirname(join(stage, name)), { recursive: true });
+      writeFileSync(join(stage, name), doubleScript(basename(name), version, arch), { mode: 0o755 });
+    }
     const tar = join(stage, "doubles.tar");
     await execChecked("tar", [
       "--owner=0",
@@ -164,6 +173,8 @@ export interface ArtifactMirror {
   crictlBaseUrl: string;
   /** Base URL of the CNI plugins releases (`artifacts.cniPluginsBaseUrl`). */
   cniPluginsBaseUrl: string;
+  /** Base URL of the etcd releases (`artifacts.etcdBaseUrl`). */
+  etcdBaseUrl: string;
   /** DEFAULT_PINS with every checksum replaced by the test double's. */
   pins: Pins;
   /** The CNI manifest doubles of the pinned versions: a stack's `cni.manifestUrl` and `cni.sha256`. */
@@ -240,6 +251,15 @@ export async function startArtifactMirror(
         return [plugin, urlPath];
       }),
     ) as Record<CniPlugin, string>;
+    for (const arch of ARCHES) {
+      const { version } = pins.etcd;
+      const built = builtEtcdRelease(version, arch);
+      const programs = ["etcd", "etcdctl", "etcdutl"].map((p) => `etcd-v${version}-linux-${arch}/${p}`);
+      pins.etcd.sha256[arch] = write(
+        etcdReleasePath(version, arch),
+        built ? readFileSync(built) : await doublesTarball(programs, version, arch),
+      );
+    }
     const flannelBuild = builtFlannel();
     const flannelPath = flannelBuild && `/cni-build/flannel/${flannelBuild.version}/kube-flannel.yml`;
     if (flannelBuild && flannelPath)
@@ -249,6 +269,7 @@ export async function startArtifactMirror(
       kubernetesBaseUrl: `${server.url}/release`,
       crictlBaseUrl: `${server.url}/cri-tools`,
       cniPluginsBaseUrl: `${server.url}/cni-plugins`,
+      etcdBaseUrl: `${server.url}/etcd`,
       pins,
       cni: Object.fromEntries(
         CNI_PLUGINS.map((plugin) => [

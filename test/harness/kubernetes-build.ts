@@ -40,6 +40,12 @@ export function builtCniPlugins(version: string, arch: Arch): string | undefined
   return existsSync(path) ? path : undefined;
 }
 
+/** The etcd release tarball .ci/install-cluster-components built, if it did. */
+export function builtEtcdRelease(version: string, arch: Arch): string | undefined {
+  const path = join(CACHE_ROOT, "components", "etcd", `v${version}`, `etcd-v${version}-linux-${arch}.tar.gz`);
+  return existsSync(path) ? path : undefined;
+}
+
 /** flannel as .ci/install-cluster-components built it: its version and its release manifest, if it did. */
 export function builtFlannel(): { version: string; manifest: string } | undefined {
   const parent = join(CACHE_ROOT, "components", "flannel");

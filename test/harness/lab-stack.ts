@@ -17,7 +17,7 @@ export interface LabStackOptions {
 }
 
 /**
- * The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl, crictl and the CNI plugins
+ * The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl, crictl, the CNI plugins and etcd
  * (doubles, or real builds).
  */
 export function servedChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
@@ -26,7 +26,7 @@ export function servedChecksums(lab: Lab, version: string, arch: Arch): BinaryCh
   const crictl = release && pins.crictl[release.crictlVersion]?.[arch];
   const cniPlugins = release && pins.cniPlugins[release.cniPluginsVersion]?.[arch];
   if (!release || !crictl || !cniPlugins) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
-  return { ...release.binaries[arch], crictl, cniPlugins };
+  return { ...release.binaries[arch], crictl, cniPlugins, etcd: pins.etcd.sha256[arch] };
 }
 
 export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
@@ -43,6 +43,7 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
     `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
     `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
     `  cniPluginsBaseUrl: ${lab.cniPluginsBaseUrl}`,
+    `  etcdBaseUrl: ${lab.artifacts.etcdBaseUrl}`,
     "  sha256:",
     `    ${arch}:`,
     ...Object.entries(sums).map(([binary, sum]) => `      ${binary}: "${sum}"`),

@@ -1,6 +1,7 @@
 /**
- * External etcd on three real systemd machines (systemd-nspawn, Debian 12, local apt repository with etcd-server and
- * etcd-client): the EtcdPki provider (after Pulumi's closure serialization, as the engine runs it) issues the
+ * External etcd on three real systemd machines (systemd-nspawn, Debian 12): each installs the etcd release tarball
+ * (3.6.8, built by .ci/install-cluster-components from etcd's Go modules in the release's layout) from the lab's
+ * artifact mirror, checked against its sha256. The EtcdPki provider (after Pulumi's closure serialization, as the engine runs it) issues the
  * certificates, RemoteFile writes each member's files over SSH and the member script runs over SSH as root, all three
  * in parallel as the Pulumi graph would. Then: TLS cluster health, replication, refusal of plain HTTP and of clients
  * without a certificate, a member stopped and started again, idempotent re-runs and the delete script.
@@ -14,7 +15,6 @@ import {
   ETCD_CA_FILE,
   ETCD_CLIENT_CERT_FILE,
   ETCD_CLIENT_KEY_FILE,
-  ETCD_PACKAGES,
   ETCD_UNIT_NAME,
   etcdClientUrl,
   etcdClientUrls,
@@ -23,6 +23,7 @@ import {
   etcdMemberFiles,
   etcdMemberScript,
   type EtcdCluster,
+  type EtcdRelease,
 } from "../../modules/etcd";
 import { etcdPkiProvider, type EtcdPkiOutputs, type EtcdPkiProvider } from "../../modules/pki";
 import { closeAllSessions, remoteFileProvider, runRemote, type RemoteFileOutputs } from "../../modules/remote";
@@ -65,11 +66,22 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
 }
 
 describe("external etcd: three TLS members on real machines", { timeout: 900_000 }, () => {
-  const lab = useMachines(3, { names: NAMES, extraPackages: ETCD_PACKAGES });
+  const lab = useMachines(3, { names: NAMES });
   const machines = (): Machine[] => lab().machines;
   let cluster: EtcdCluster;
   let pki: EtcdPkiOutputs;
   const files = new Map<string, RemoteFileOutputs[]>();
+  /** The release as the lab's mirror serves it: the build's tarball, the checksum of what is served. */
+  const release = (): EtcdRelease => {
+    const { version, sha256 } = lab().artifacts.pins.etcd;
+    const directory = `etcd-v${version}-linux-amd64`;
+    return {
+      version,
+      url: `${lab().artifacts.etcdBaseUrl}/v${version}/${directory}.tar.gz`,
+      sha256: sha256.amd64,
+      directory,
+    };
+  };
 
   before(async () => {
     cluster = { name: "lab-etcd", members: machines().map((m) => ({ name: m.name, address: m.address })) };
@@ -99,20 +111,22 @@ describe("external etcd: three TLS members on real machines", { timeout: 900_000
     const written = Date.now();
     const runs = await Promise.all(
       machines().map(async (machine) => {
-        const { ms } = await timed(() => runScript(lab(), machine, etcdMemberScript(machine.name, cluster, pki)));
+        const { ms } = await timed(() =>
+          runScript(lab(), machine, etcdMemberScript(machine.name, cluster, pki, release())),
+        );
         return ms;
       }),
     );
     log(
-      `etcd: files written in ${((written - started) / 1000).toFixed(1)} s; member scripts (install etcd-server + ` +
-        `etcd-client, start, wait for health) took ${runs.map((ms) => (ms / 1000).toFixed(1)).join(" / ")} s; ` +
+      `etcd: files written in ${((written - started) / 1000).toFixed(1)} s; member scripts (install the release, ` +
+        `start, wait for health) took ${runs.map((ms) => (ms / 1000).toFixed(1)).join(" / ")} s; ` +
         `cluster formed ${((Date.now() - started) / 1000).toFixed(1)} s after the first file write`,
     );
     for (const machine of machines()) {
       assert.equal((await inMachine(machine, `systemctl is-active ${ETCD_UNIT_NAME}`)).trim(), "active");
       assert.equal((await inMachine(machine, `systemctl is-enabled ${ETCD_UNIT_NAME}`)).trim(), "enabled");
-      // Debian's own unit never runs: masked before the package was installed.
-      assert.equal((await machine.run("systemctl is-enabled etcd.service")).stdout.trim(), "masked");
+      // The pinned release runs: 3.6, which kubeadm accepts as an external etcd.
+      assert.match(await inMachine(machine, "/usr/local/bin/etcd --version"), /^etcd Version: 3\.6\.8$/m);
       assert.equal((await machine.run("systemctl is-active etcd.service")).stdout.trim(), "inactive");
       // etcd runs as the etcd user; keys are root's 0600 on disk.
       assert.equal((await inMachine(machine, `systemctl show -p User --value ${ETCD_UNIT_NAME}`)).trim(), "etcd");
@@ -227,7 +241,7 @@ describe("external etcd: three TLS members on real machines", { timeout: 900_000
       }),
     );
     const rerun = await timed(() =>
-      Promise.all(machines().map((m) => runScript(lab(), m, etcdMemberScript(m.name, cluster, pki)))),
+      Promise.all(machines().map((m) => runScript(lab(), m, etcdMemberScript(m.name, cluster, pki, release())))),
     );
     log(`etcd: re-running the three member scripts took ${(rerun.ms / 1000).toFixed(2)} s`);
     assert.deepEqual(await Promise.all(machines().map((m) => activeSince(m, ETCD_UNIT_NAME))), since);
@@ -238,13 +252,13 @@ describe("external etcd: three TLS members on real machines", { timeout: 900_000
         for (const file of etcdMemberFiles(machine.name, cluster, pki)) {
           await remoteFileProvider.create({ target: lab().target(machine), ...file });
         }
-        await runScript(lab(), machine, etcdMemberScript(machine.name, cluster, pki));
+        await runScript(lab(), machine, etcdMemberScript(machine.name, cluster, pki, release()));
       }),
     );
     assert.deepEqual(await Promise.all(machines().map((m) => activeSince(m, ETCD_UNIT_NAME))), since);
   });
 
-  test("the delete script removes the unit, configuration, certificates, data and nodeforge's packages", async () => {
+  test("the delete script removes the unit, configuration, certificates, data, programs and user", async () => {
     await Promise.all(machines().map((m) => runScript(lab(), m, etcdMemberDeleteScript(m.name, cluster))));
     for (const machine of machines()) {
       await inMachine(
@@ -257,16 +271,16 @@ describe("external etcd: three TLS members on real machines", { timeout: 900_000
           `test ! -e ${etcdDataDir(cluster)}`,
           "test ! -e /var/lib/etcd",
           "test ! -e /etc/systemd/system/etcd.service",
-          "test ! -e /usr/bin/etcd",
-          "test ! -e /usr/bin/etcdctl",
+          "test ! -e /usr/local/bin/etcd",
+          "test ! -e /usr/local/bin/etcdctl",
+          "test ! -e /usr/local/bin/etcdutl",
+          "! id -u etcd 2>/dev/null",
           "test ! -e /var/lib/nodeforge",
           `! systemctl is-active --quiet ${ETCD_UNIT_NAME}`,
         ].join(" && "),
       );
-      for (const pkg of ETCD_PACKAGES) {
-        const status = await machine.run(`dpkg-query -W -f='\${db:Status-Status}' ${pkg} 2>/dev/null`);
-        assert.notEqual(status.stdout.trim(), "installed", `${machine.name}: ${pkg} still installed`);
-      }
+      // curl came with the machine: destroy leaves it.
+      await inMachine(machine, "command -v curl >/dev/null");
       assert.equal((await machine.run(`systemctl is-enabled ${ETCD_UNIT_NAME}`)).stdout.trim(), "");
     }
     // Running it again is harmless.

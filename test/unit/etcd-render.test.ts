@@ -28,8 +28,10 @@ import {
   etcdMemberScript,
   isEtcdSecretFile,
   type EtcdCluster,
+  type EtcdRelease,
 } from "../../modules/etcd";
 import { rocky9 } from "../../modules/os/rhel";
+import { DEFAULT_PINS } from "../../modules/pins";
 import {
   CA_VALIDITY_DAYS,
   etcdPkiProvider,
@@ -54,6 +56,13 @@ const CLUSTER: EtcdCluster = {
   ],
 };
 const DAY_MS = 24 * 3600 * 1000;
+/** The pinned release for an amd64 member, from the upstream release URL. */
+const RELEASE: EtcdRelease = {
+  version: DEFAULT_PINS.etcd.version,
+  url: `https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz`,
+  sha256: DEFAULT_PINS.etcd.sha256.amd64,
+  directory: "etcd-v3.6.8-linux-amd64",
+};
 
 let pki: EtcdPkiOutputs;
 before(() => {
@@ -82,7 +91,7 @@ describe("scripts: shellcheck finds nothing, even at style level, and dash parse
   for (const member of CLUSTER.members) {
     it(member.name, async () => {
       const scripts = {
-        "member.sh": etcdMemberScript(member, CLUSTER, pki),
+        "member.sh": etcdMemberScript(member, CLUSTER, pki, RELEASE),
         "delete.sh": etcdMemberDeleteScript(member, CLUSTER),
         "delete-keep-packages.sh": etcdMemberDeleteScript(member, CLUSTER, { removePackages: false }),
       };
@@ -95,23 +104,33 @@ describe("scripts: shellcheck finds nothing, even at style level, and dash parse
       }
       // The machine name goes through the quoting helper into the prelude, as in every step.
       assert.match(scripts["member.sh"], new RegExp(`^nf_machine=${member.name}$`, "m"));
-      assert.match(scripts["member.sh"], /^nf_pkg_ensure etcd-server etcd-client $/m);
+      assert.match(scripts["member.sh"], /^nf_pkg_ensure curl ca-certificates$/m);
+      // The pinned release, downloaded and verified by nf_fetch; its programs installed from its one directory.
+      assert.match(scripts["member.sh"], new RegExp(`^  nf_fetch ${RELEASE.url} ${RELEASE.sha256} `, "m"));
+      assert.match(
+        scripts["member.sh"],
+        /^ {2}install -m 0755 .*\/etcd-v3\.6\.8-linux-amd64\/etcdctl \/usr\/local\/bin\//m,
+      );
+      assert.match(scripts["delete.sh"], /^rm -f \/usr\/local\/bin\/etcd /m);
       assert.doesNotMatch(scripts["delete-keep-packages.sh"], /nf_pkg_remove_recorded$/m);
       assert.match(scripts["delete.sh"], /^rm -rf \/var\/lib\/etcd\/metal$/m);
     });
   }
 
   it("the script changes when any of the member's files change (the restart stamp), and only then", () => {
-    const same = etcdMemberScript("etcd-1", CLUSTER, pki);
-    assert.equal(etcdMemberScript("etcd-1", CLUSTER, pki), same);
+    const same = etcdMemberScript("etcd-1", CLUSTER, pki, RELEASE);
+    assert.equal(etcdMemberScript("etcd-1", CLUSTER, pki, RELEASE), same);
     const other = generateEtcdPki({ clusterName: CLUSTER.name, members: CLUSTER.members });
-    assert.notEqual(etcdMemberScript("etcd-1", CLUSTER, other), same);
+    assert.notEqual(etcdMemberScript("etcd-1", CLUSTER, other, RELEASE), same);
   });
 
   it("refuses a machine that is not a member, and a non-Debian OS", () => {
-    assert.throws(() => etcdMemberScript("etcd-9", CLUSTER, pki), /^Error: etcd-9: etcd-member: not a member of/);
     assert.throws(
-      () => etcdMemberScript("etcd-1", CLUSTER, pki, { os: rocky9 }),
+      () => etcdMemberScript("etcd-9", CLUSTER, pki, RELEASE),
+      /^Error: etcd-9: etcd-member: not a member of/,
+    );
+    assert.throws(
+      () => etcdMemberScript("etcd-1", CLUSTER, pki, RELEASE, { os: rocky9 }),
       /etcd-1: etcd-member: etcd members need a Debian-family OS/,
     );
   });
@@ -130,7 +149,7 @@ describe("the unit: systemd-analyze verify prints nothing", () => {
     cpSync(unitDir, join(root, unitDir), { recursive: true, verbatimSymlinks: true });
     if (withEtcd) {
       mkdirSync(dirname(join(root, ETCD_BINARY)), { recursive: true });
-      writeFileSync(join(root, ETCD_BINARY), "#!/bin/sh\n# test stand-in for Debian's etcd\nexit 0\n");
+      writeFileSync(join(root, ETCD_BINARY), "#!/bin/sh\n# test stand-in for etcd\nexit 0\n");
       chmodSync(join(root, ETCD_BINARY), 0o755);
     }
     const unit = fileAt(files, ETCD_UNIT_FILE);

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYamlDocuments } from "yaml";
 import { Cluster } from "../../modules/components";
 import { ETCD_MEMBER_PATHS, isEtcdSecretFile } from "../../modules/etcd";
+import { DEFAULT_PINS } from "../../modules/pins";
 import { parseStack } from "../../modules/stack";
 import { pathSlug } from "../../modules/components/remote-step";
 import {
@@ -119,7 +120,10 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
       assert.equal(step.parent, member);
       const create = await outputValue(step.props.script as pulumi.Input<string>);
       assert.match(create, new RegExp(`nf_machine=${name}`));
-      assert.match(create, /nf_pkg_ensure etcd-server etcd-client/);
+      // The pinned etcd release (3.6, which kubeadm accepts as external etcd), for the machine's arch.
+      const { version, sha256 } = DEFAULT_PINS.etcd;
+      const tarball = `https://github.com/etcd-io/etcd/releases/download/v${version}/etcd-v${version}-linux-amd64.tar.gz`;
+      assert.ok(create.includes(`nf_fetch ${tarball} ${sha256.amd64} `), "fetches the pinned release");
       assert.match(String(step.props.deleteScript), /rm -rf \/var\/lib\/etcd\/ext/);
       assert.equal((step.props.triggers as unknown[]).length, 1);
 

@@ -111,6 +111,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     kubernetesBaseUrl: "http://mirror.example.internal:8080/~ops/k8s%2Brelease",
     crictlBaseUrl: "https://mirror.example.internal/~ops/cri%7Etools",
     cniPluginsBaseUrl: "https://mirror.example.internal/~ops/cni%2Bplugins",
+    etcdBaseUrl: "https://mirror.example.internal/~ops/etcd%2Breleases",
     rhelContainerdRepoUrl: "https://mirror.example.internal/~ops/rhel/$releasever/$basearch/stable",
     rhelContainerdRepoGpgKey: "https://mirror.example.internal/~ops/gpg%2Bkey",
   };

@@ -713,6 +713,7 @@ describe("cluster settings", () => {
       kubernetes: { "1.35.1": release, "1.36.0": release },
       crictl: DEFAULT_PINS.crictl,
       cniPlugins: DEFAULT_PINS.cniPlugins,
+      etcd: DEFAULT_PINS.etcd,
       kubeVipImage: DEFAULT_PINS.kubeVipImage,
       cni: DEFAULT_PINS.cni,
     };

@@ -92,6 +92,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/$defs/ssh": "SSH_DEFAULTS",
   "/$defs/bastion": "BASTION_DEFAULTS",
   "/$defs/machine": "MACHINE_DEFAULTS",
+  "/$defs/etcdMachine": "MACHINE_DEFAULTS",
 };
 
 /** Every `default` annotation in the schema, with the TypeScript default it documents. */
@@ -260,6 +261,7 @@ describe("defaults", () => {
       kubernetesBaseUrl: "https://dl.k8s.io/release",
       crictlBaseUrl: "https://github.com/kubernetes-sigs/cri-tools/releases/download",
       cniPluginsBaseUrl: "https://github.com/containernetworking/plugins/releases/download",
+      etcdBaseUrl: "https://github.com/etcd-io/etcd/releases/download",
       rhelContainerdRepoUrl: "https://download.docker.com/linux/rhel/$releasever/$basearch/stable",
       rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg",
       sha256: {},
@@ -544,6 +546,7 @@ describe("the schema", () => {
       "/$defs/ssh/properties/retries",
       "/$defs/bastion/properties/port",
       "/$defs/machine/properties/arch",
+      "/$defs/etcdMachine/properties/arch",
     ]) {
       assert.ok(pointers.includes(pointer), `${pointer} has no default annotation`);
     }
