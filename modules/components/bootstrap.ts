@@ -36,7 +36,7 @@ import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types
 import { sha256 } from "../steps/hash";
 import { ownedPaths } from "../steps/owned-paths";
 import { rootFile, type ManagedFile } from "../steps/types";
-import { STATE_DIR } from "../steps/constants";
+import { preludeValues } from "../steps/values";
 import type { EtcdMember } from "./etcd-member";
 import type { Node } from "./node";
 import { filesTrigger, remoteStep, type RemoteStepArgs, type StepFile } from "./remote-step";
@@ -51,10 +51,6 @@ export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
 export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
 
 /** Values the bootstrap scripts share with the node steps' prelude. */
-function preludeValues(machine: MachineSpec, step: string): Record<string, unknown> {
-  return { machine: machine.name, step, stateDir: STATE_DIR };
-}
-
 function secretFile(path: string, content: pulumi.Output<string>): StepFile {
   return { path, content: pulumi.secret(content), mode: "0600", owner: "root", group: "root", secret: true };
 }
@@ -113,7 +109,7 @@ function resetScript(stack: StackSpec, machine: MachineSpec, files: StepFile[], 
   const owned = ownedPaths(files.map((f) => rootFile(f.path, "", f.mode)));
   const leftovers = cniLeftovers(stack);
   return render("scripts/kubeadm-reset.sh.hbs", {
-    ...preludeValues(machine, step),
+    ...preludeValues(machine.name, step),
     owned,
     cniPaths: leftovers.paths,
     cniLinks: leftovers.links,
@@ -123,7 +119,7 @@ function resetScript(stack: StackSpec, machine: MachineSpec, files: StepFile[], 
 /** The CNI step's scripts: download, check, adapt and apply the manifest; delete what it created. */
 export function cniScripts(cni: ResolvedCni, machine: MachineSpec): { script: string; deleteScript: string } {
   const values = {
-    ...preludeValues(machine, "cni"),
+    ...preludeValues(machine.name, "cni"),
     adminConf: ADMIN_KUBECONFIG,
     dir: CNI_DIR,
     url: cni.manifestUrl,
@@ -176,7 +172,7 @@ function kubeconfigSwitch(from: string, to: string): string {
 /** The init script: kubeadm init, with kube-vip given super-admin.conf for as long as init runs. */
 export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec): string {
   return render("scripts/kubeadm-init.sh.hbs", {
-    ...preludeValues(machine, "kubeadm-init"),
+    ...preludeValues(machine.name, "kubeadm-init"),
     adminConf: ADMIN_KUBECONFIG,
     config: KUBEADM_INIT_CONFIG,
     kubeVip: usesKubeVip(stack),
@@ -238,7 +234,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       step: "kubeadm-join",
       files,
       script: render("scripts/kubeadm-join.sh.hbs", {
-        ...preludeValues(machine, "kubeadm-join"),
+        ...preludeValues(machine.name, "kubeadm-join"),
         config: KUBEADM_JOIN_CONFIG,
       }),
       deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
@@ -258,13 +254,13 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
       step: "bootstrap-token",
       files,
       script: render("scripts/bootstrap-token.sh.hbs", {
-        ...preludeValues(machine, "bootstrap-token"),
+        ...preludeValues(machine.name, "bootstrap-token"),
         adminConf: ADMIN_KUBECONFIG,
         tokenFile: BOOTSTRAP_TOKEN_FILE,
         ttlHours: 2,
       }),
       deleteScript: render("scripts/remove-files.sh.hbs", {
-        ...preludeValues(machine, "bootstrap-token"),
+        ...preludeValues(machine.name, "bootstrap-token"),
         owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
       }),
       triggers: [filesTrigger(files).apply((hash) => sha256(`${hash}\0${joiners}`))],
@@ -277,7 +273,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
    * deletes the Node before the machine's own kubeadm reset (which depends on nothing of this, so runs after).
    */
   const registration = (machine: MachineSpec, joined: pulumi.Resource) => {
-    const values = { ...preludeValues(first, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
+    const values = { ...preludeValues(first.name, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
     const script = render("scripts/node-registered.sh.hbs", values);
     return stepOn(first, {
       step: "registration",
@@ -311,12 +307,12 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     step: "kube-proxy",
     files: proxyFiles,
     script: render("scripts/kube-proxy-apply.sh.hbs", {
-      ...preludeValues(first, "kube-proxy"),
+      ...preludeValues(first.name, "kube-proxy"),
       adminConf: ADMIN_KUBECONFIG,
       manifest: KUBE_PROXY_MANIFEST,
     }),
     deleteScript: render("scripts/kube-proxy-delete.sh.hbs", {
-      ...preludeValues(first, "kube-proxy"),
+      ...preludeValues(first.name, "kube-proxy"),
       adminConf: ADMIN_KUBECONFIG,
       manifest: KUBE_PROXY_MANIFEST,
       owned,

@@ -1,13 +1,16 @@
 /** Values every step script template needs (the prelude and package partials). */
-import { STATE_DIR } from "./constants";
+import { BIN_DIR, STATE_DIR } from "./constants";
 import type { StepContext } from "./types";
+
+/** The prelude partial's values: the machine and step in messages, nodeforge's state and program directories. */
+export function preludeValues(machine: string, step: string): Record<string, unknown> {
+  return { machine, step, stateDir: STATE_DIR, binDir: BIN_DIR };
+}
 
 export function scriptValues(ctx: StepContext, step: string): Record<string, unknown> {
   const debian = ctx.os.family === "debian";
   return {
-    machine: ctx.machine.name,
-    step,
-    stateDir: STATE_DIR,
+    ...preludeValues(ctx.machine.name, step),
     packageTool: debian ? "apt-get" : "dnf",
     isInstalledCommand: ctx.os.isInstalledCommand,
     installCommand: ctx.os.installCommand,

@@ -221,6 +221,7 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       machine: "cp-1",
       step: "bootstrap-step",
       stateDir: "/var/lib/nodeforge",
+      binDir: "/usr/local/bin",
       adminConf: "/etc/kubernetes/admin.conf",
     };
     const owned = { files: ["/etc/kubernetes/nodeforge/x"], directories: ["/etc/kubernetes/nodeforge"] };

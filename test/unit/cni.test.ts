@@ -677,14 +677,16 @@ describe("the CNI apply and delete scripts, run on this host", () => {
 
 /**
  * Runs a rendered script on this host as the remote command line would (/bin/sh -c), its absolute paths moved into
- * `root`: /etc/kubernetes -> root/etc-kubernetes, the state dir -> root/state. Fails when any other path under /etc,
+ * `root`: /etc/kubernetes -> root/etc-kubernetes, the state dir -> root/state, nodeforge's programs' directory (the
+ * prelude puts it first in PATH) -> root/bin, an empty one. Fails when any other path under /etc,
  * /var, /opt, /run or /usr is left, so a script can never write outside the temp dir. The kubectl double comes first in
  * PATH; proxies are dropped, so curl reaches 127.0.0.1 directly.
  */
 function runLocally(root: string, script: string, env: Record<string, string>): Promise<ProcessResult> {
   const local = script
     .replaceAll("/etc/kubernetes", join(root, "etc-kubernetes"))
-    .replaceAll("/var/lib/nodeforge", join(root, "state"));
+    .replaceAll("/var/lib/nodeforge", join(root, "state"))
+    .replaceAll("/usr/local/bin", join(root, "bin"));
   assert.deepEqual(local.replaceAll(root, "").match(/\/(etc|var|opt|run|usr)\/\S*/g), null, "paths left");
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/_proxy$/i.test(k)));
   return runProcess("/bin/sh", ["-c", local], {

@@ -197,6 +197,15 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     assert.equal(existsSync(MARKER), false);
   });
 
+  it("under sudo's secure_path (RHEL's, without /usr/local/bin) the prelude still finds nodeforge's programs", async () => {
+    const ctx = stepContext(rocky.stack, rocky.machine);
+    const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx, "kubeadm-init"));
+    const result = await runProcess("dash", ["-c", `${prelude}\nprintf '%s' "$PATH"`], {
+      env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" },
+    });
+    assert.deepEqual(result, { code: 0, stdout: "/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin", stderr: "" });
+  });
+
   it("the preflight prelude parses and sets the machine's values, nothing more", async () => {
     const ctx = stepContext(rocky.stack, rocky.machine);
     const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx, "preflight"));
@@ -269,6 +278,7 @@ describe("template helpers refuse what they cannot quote", () => {
     machine: "cp-1",
     step: "configure-kubelet",
     stateDir: "/var/lib/nodeforge",
+    binDir: "/usr/local/bin",
     baseConfig: "/var/lib/kubelet/config.yaml",
     configHash,
   });

@@ -720,11 +720,12 @@ describe("strict rendering", () => {
       kubeletPath: "/usr/local/bin/kubelet",
       configDir: "/etc/kubernetes/kubelet.conf.d",
     });
-    // machine, step and stateDir are used by the prelude partial.
+    // machine, step, stateDir and binDir are used by the prelude partial.
     assertEachValueRequired("scripts/uninstall-kubelet.sh.hbs", {
       machine: "cp-1",
       step: "install-kubelet",
       stateDir: "/var/lib/nodeforge",
+      binDir: "/usr/local/bin",
       binaries: [{ dest: "/usr/local/bin/kubelet" }],
       crictlDest: "/usr/local/bin/crictl",
       cniBinDir: "/opt/cni/bin",
