@@ -2,7 +2,7 @@
  * kubeadm configuration files: InitConfiguration + ClusterConfiguration + KubeletConfiguration for the first
  * control-plane machine, JoinConfiguration for every other machine (workers and control-plane joins).
  *
- * The bootstrap token and certificate key are Pulumi secrets upstream: render these files inside the secret's
+ * The bootstrap token is a Pulumi secret upstream: render these files inside the secret's
  * `apply`, keep the content secret, and write it mode 0600 (the files returned here say so).
  */
 import { render } from "../render";
@@ -52,8 +52,6 @@ export interface ExternalEtcd {
 export interface KubeadmInitSecrets {
   /** `[a-z0-9]{6}.[a-z0-9]{16}`: the token the other machines join with. */
   bootstrapToken: string;
-  /** 64 hex digits: encrypts the control-plane certificates kubeadm uploads for control-plane joins. */
-  certificateKey: string;
 }
 
 export interface KubeadmInitOptions {
@@ -66,12 +64,9 @@ export interface KubeadmJoinValues {
   bootstrapToken: string;
   /** `sha256:<64 hex>` of the cluster CA's public key (`kubeadm join --discovery-token-ca-cert-hash`). */
   caCertHashes: string[];
-  /** Required for control-plane machines: the certificate key the init machine used. */
-  certificateKey?: string;
 }
 
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
-const CERTIFICATE_KEY = /^[a-f0-9]{64}$/;
 const CA_CERT_HASH = /^sha256:[a-f0-9]{64}$/;
 const DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/;
 
@@ -111,7 +106,6 @@ export function kubeadmInitValues(
 ): Record<string, unknown> {
   if (!isControlPlane(machine)) throw new Error(`${machine.name}: kubeadm init runs on a control-plane machine only`);
   requireShape(machine, "bootstrap token", secrets.bootstrapToken, TOKEN, "[a-z0-9]{6}.[a-z0-9]{16}");
-  requireShape(machine, "certificate key", secrets.certificateKey, CERTIFICATE_KEY, "64 lowercase hex digits");
   const ttl = options.bootstrapTokenTtl ?? "24h0m0s";
   requireShape(machine, "bootstrap token TTL", ttl, DURATION, "a duration like 24h0m0s");
   const etcd = options.externalEtcd;
@@ -121,7 +115,6 @@ export function kubeadmInitValues(
     ...nodeRegistrationValues(stack, machine),
     bootstrapToken: secrets.bootstrapToken,
     bootstrapTokenTtl: ttl,
-    certificateKey: secrets.certificateKey,
     advertiseAddress: parseAddress(machine.address) ? machine.address : "",
     apiServerPort: API_SERVER_PORT,
     skipPhases: ["addon/kube-proxy"],
@@ -141,7 +134,7 @@ export function kubeadmInitValues(
 
 /**
  * `kubeadm init --config KUBEADM_INIT_CONFIG` on the first control-plane machine (controlPlaneMachines(stack)[0]).
- * The file holds the bootstrap token and certificate key: mode 0600, secret.
+ * The file holds the bootstrap token: mode 0600, secret.
  */
 export function kubeadmInitFile(
   stack: StackSpec,
@@ -166,17 +159,12 @@ export function kubeadmJoinValues(
   }
   let controlPlane: false | Record<string, unknown> = false;
   if (isControlPlane(machine)) {
-    if (join.certificateKey === undefined) {
-      throw new Error(`${machine.name}: a control-plane join needs the certificate key`);
-    }
-    requireShape(machine, "certificate key", join.certificateKey, CERTIFICATE_KEY, "64 lowercase hex digits");
     if (!parseAddress(machine.address)) {
       throw new Error(
         `${machine.name}: a control-plane join needs an IP address to advertise the API server on, not '${machine.address}'`,
       );
     }
     controlPlane = {
-      certificateKey: join.certificateKey,
       advertiseAddress: machine.address,
       bindPort: API_SERVER_PORT,
     };
@@ -192,7 +180,9 @@ export function kubeadmJoinValues(
 
 /**
  * `kubeadm join --config KUBEADM_JOIN_CONFIG` on every machine but the first control plane: workers, and control
- * planes (with `controlPlane`: certificate key, advertise address). Holds the bootstrap token: mode 0600, secret.
+ * planes (with `controlPlane`: the advertise address; the cluster's CAs are already on the machine, written by
+ * nodeforge, so nothing is downloaded from kubeadm's 2-hour certificate upload). Holds the bootstrap token: mode
+ * 0600, secret.
  */
 export function kubeadmJoinFile(stack: StackSpec, machine: MachineSpec, join: KubeadmJoinValues): SecretManagedFile {
   if (controlPlaneMachines(stack)[0]?.name === machine.name) {

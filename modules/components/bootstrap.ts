@@ -1,7 +1,7 @@
 /**
  * Turns prepared nodes into a cluster, in this order (each step waits for the previous with dependsOn):
  * kubeadm init on the first control-plane machine -> control-plane joins, one at a time -> worker joins, in
- * parallel -> kube-proxy applied as a DaemonSet -> the CNI plugin's manifest (stack `cni`). Secrets (CA keys, bootstrap token, certificate key) come from
+ * parallel -> kube-proxy applied as a DaemonSet -> the CNI plugin's manifest (stack `cni`). Secrets (CA keys, bootstrap token) come from
  * ClusterPki and stay Pulumi secrets: the files carrying them are written mode 0600 with secret content.
  *
  * With an external etcd cluster (stack `etcd.external`), kubeadm init waits for every EtcdMember, and every
@@ -192,7 +192,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     remoteStep(node(machine), { ...step, machine: machine.name, access: node(machine).access });
   const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
   if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
-  const secrets = pulumi.all([pki.bootstrapToken, pki.certificateKey, pki.caCertHash]);
+  const secrets = pulumi.all([pki.bootstrapToken, pki.caCertHash]);
 
   const initOptions = etcd ? { externalEtcd: externalEtcdConfig(etcd) } : {};
   const initFiles = [
@@ -200,9 +200,7 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
     ...pkiFiles(pki, !etcd),
     ...externalEtcdFiles(etcd),
     kubeadmFile(
-      secrets.apply(([bootstrapToken, certificateKey]) =>
-        kubeadmInitFile(stack, first, { bootstrapToken, certificateKey }, initOptions),
-      ),
+      secrets.apply(([bootstrapToken]) => kubeadmInitFile(stack, first, { bootstrapToken }, initOptions)),
       KUBEADM_INIT_CONFIG,
     ),
   ];
@@ -218,14 +216,14 @@ export function bootstrapCluster(args: BootstrapArgs): pulumi.Resource {
 
   const join = (machine: MachineSpec, after: pulumi.Resource[]) => {
     const files = [
-      ...(isControlPlane(machine) ? [...kubeVipFiles(stack, machine), ...externalEtcdFiles(etcd)] : []),
+      // A control plane gets the cluster's CAs and service-account key as the first one did: kubeadm join then
+      // needs no certificates uploaded by init (deleted by kubeadm after two hours), so it may join any time later.
+      ...(isControlPlane(machine)
+        ? [...kubeVipFiles(stack, machine), ...pkiFiles(pki, !etcd), ...externalEtcdFiles(etcd)]
+        : []),
       kubeadmFile(
-        secrets.apply(([bootstrapToken, certificateKey, caCertHash]) =>
-          kubeadmJoinFile(stack, machine, {
-            bootstrapToken,
-            caCertHashes: [caCertHash],
-            ...(isControlPlane(machine) ? { certificateKey } : {}),
-          }),
+        secrets.apply(([bootstrapToken, caCertHash]) =>
+          kubeadmJoinFile(stack, machine, { bootstrapToken, caCertHashes: [caCertHash] }),
         ),
         KUBEADM_JOIN_CONFIG,
       ),

@@ -2,11 +2,12 @@
  * ClusterPki: the Kubernetes cluster's own certificate authorities and kubeadm bootstrap secrets, generated once on
  * `pulumi up` and kept in Pulumi state.
  *
- * nodeforge places the CAs on the control-plane machines before `kubeadm init` (kubeadm keeps CA files it finds), so
- * the program knows, without reading anything back from a machine:
+ * nodeforge places the CAs on every control-plane machine before `kubeadm init` or `kubeadm join` (kubeadm keeps CA
+ * files it finds; a joining control plane then needs no certificates uploaded by init, which kubeadm deletes after
+ * two hours), so the program knows, without reading anything back from a machine:
  * - the CA cert hash that `kubeadm join --discovery-token-ca-cert-hash` expects (`caCertHash`);
  * - an admin client certificate for a kubeconfig (see kubeconfig.ts);
- * - the bootstrap token and the certificate key (`--certificate-key`) for joins.
+ * - the bootstrap token for joins.
  *
  * What it generates (RSA 2048 keys, like EtcdPki):
  * - three CAs valid CA_VALIDITY_DAYS (10 years), as kubeadm names them: `kubernetes` (ca.crt), `front-proxy-ca`
@@ -14,7 +15,7 @@
  * - the service-account signing key pair (sa.key, PKCS#1 RSA private key; sa.pub, PKIX public key);
  * - an admin client certificate (CN `kubernetes-admin`, O `kubeadm:cluster-admins`, clientAuth) signed by the
  *   Kubernetes CA, valid ADMIN_VALIDITY_DAYS (1 year, kubeadm's leaf lifetime). Renewal is a known limit;
- * - a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and a certificate key (32 random bytes, hex).
+ * - a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`).
  *
  * Nothing is regenerated on a later run: `diff` reports no change while the cluster name stays; a new cluster name
  * replaces the whole PKI. A bootstrap token expires in the cluster (kubeadm's default TTL is 24 h): whoever joins
@@ -22,7 +23,7 @@
  *
  * A Pulumi dynamic provider like EtcdPki (etcd-pki.ts): the engine ships `clusterPkiProvider` through closure
  * serialization, so its methods use only functions, constants, node-forge and node:crypto (imported by name, so the
- * serializer sees the module object and emits a require). Every private key, the token and the certificate key are
+ * serializer sees the module object and emits a require). Every private key and the token are
  * Pulumi secrets (`additionalSecretOutputs`, and wrapped with `pulumi.secret` so they are secret also where no engine
  * applies that option, e.g. under Pulumi's unit-test mocks).
  */
@@ -47,7 +48,7 @@ export interface ClusterPkiInputs {
   clusterName: string;
 }
 
-/** The state Pulumi records. Private keys, `bootstrapToken` and `certificateKey` are secrets. */
+/** The state Pulumi records. Private keys and `bootstrapToken` are secrets. */
 export interface ClusterPkiOutputs extends ClusterPkiInputs {
   caCert: string;
   caKey: string;
@@ -58,7 +59,6 @@ export interface ClusterPkiOutputs extends ClusterPkiInputs {
   serviceAccountKey: string;
   serviceAccountPub: string;
   bootstrapToken: string;
-  certificateKey: string;
   caCertHash: string;
   adminCert: string;
   adminKey: string;
@@ -180,7 +180,6 @@ function converge(news: ClusterPkiInputs, olds?: Partial<ClusterPkiOutputs>): Cl
     serviceAccountKey: sa.key,
     serviceAccountPub: sa.pub,
     bootstrapToken: olds?.bootstrapToken || newBootstrapToken(),
-    certificateKey: olds?.certificateKey || randomBytes(32).toString("hex"),
     caCertHash: caCertHash(ca.cert),
     adminCert: admin.cert,
     adminKey: admin.key,
@@ -237,7 +236,6 @@ export const CLUSTER_PKI_SECRET_OUTPUTS = [
   "etcdCaKey",
   "serviceAccountKey",
   "bootstrapToken",
-  "certificateKey",
   "adminKey",
 ] as const;
 
@@ -253,7 +251,6 @@ export class ClusterPki extends pulumi.dynamic.Resource {
   declare readonly serviceAccountKey: pulumi.Output<string>;
   declare readonly serviceAccountPub: pulumi.Output<string>;
   declare readonly bootstrapToken: pulumi.Output<string>;
-  declare readonly certificateKey: pulumi.Output<string>;
   declare readonly caCertHash: pulumi.Output<string>;
   declare readonly adminCert: pulumi.Output<string>;
   declare readonly adminKey: pulumi.Output<string>;
@@ -270,7 +267,6 @@ export class ClusterPki extends pulumi.dynamic.Resource {
       serviceAccountKey: undefined,
       serviceAccountPub: undefined,
       bootstrapToken: undefined,
-      certificateKey: undefined,
       caCertHash: undefined,
       adminCert: undefined,
       adminKey: undefined,

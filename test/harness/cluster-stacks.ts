@@ -78,5 +78,4 @@ export function clusterStack(topology: Topology, mode: KubeProxyMode = "iptables
 
 /** Well-formed stand-ins for the secrets (never real ones). */
 export const TEST_TOKEN = "abcdef.0123456789abcdef";
-export const TEST_CERTIFICATE_KEY = "0".repeat(63) + "1";
 export const TEST_CA_HASH = `sha256:${"a".repeat(64)}`;

@@ -14,6 +14,10 @@ export interface LabStackOptions {
   comments?: string[];
   /** What the mirror serves for the version and arch; default: the lab mirror's own files. */
   checksums?: BinaryChecksums;
+  /** Extra lines of the `cluster:` block (indented by two), e.g. controlPlaneEndpoint. */
+  cluster?: string[];
+  /** Each machine's role by name; default: the first a control plane, the others workers. */
+  roles?: Record<string, "control-plane" | "worker">;
 }
 
 /**
@@ -39,6 +43,7 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
     "cluster:",
     "  name: lab",
     `  kubernetesVersion: "${version}"`,
+    ...(options.cluster ?? []).map((line) => `  ${line}`),
     "artifacts:",
     `  kubernetesBaseUrl: ${lab.artifactBaseUrl}`,
     `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
@@ -52,7 +57,7 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
     ...lab.machines.flatMap((m, i) => [
       `  - name: ${m.name}`,
       `    address: ${m.address}`,
-      `    role: ${i === 0 ? "control-plane" : "worker"}`,
+      `    role: ${options.roles?.[m.name] ?? (i === 0 ? "control-plane" : "worker")}`,
       "    os: debian-12",
       ...(options.arch ? [`    arch: ${options.arch}`] : []),
       `    hostKey: ${m.hostKey}`,

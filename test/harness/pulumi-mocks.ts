@@ -37,7 +37,6 @@ export const FAKE_CLUSTER_PKI: Record<string, string> = {
   serviceAccountKey: "TEST SERVICE ACCOUNT KEY",
   serviceAccountPub: "TEST SERVICE ACCOUNT PUBLIC KEY",
   bootstrapToken: "abcdef.0123456789abcdef",
-  certificateKey: "0".repeat(64),
   caCertHash: `sha256:${"1".repeat(64)}`,
   adminCert: "TEST ADMIN CERTIFICATE",
   adminKey: "TEST ADMIN KEY",

@@ -50,7 +50,6 @@ function openssl(args: string[], input?: string): string {
 }
 
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
-const CERTIFICATE_KEY = /^[0-9a-f]{64}$/;
 
 /** Everything checked of one generated PKI, whichever provider copy generated it. */
 function checkPki(label: string, get: () => { pki: ClusterPkiOutputs; dir: string }): void {
@@ -103,10 +102,9 @@ function checkPki(label: string, get: () => { pki: ClusterPkiOutputs; dir: strin
       assert.ok(Math.abs(days - ADMIN_VALIDITY_DAYS) < 1, `${days} days`);
     });
 
-    it("generates a bootstrap token and a certificate key in kubeadm's formats", () => {
+    it("generates a bootstrap token in kubeadm's format", () => {
       const { pki } = get();
       assert.match(pki.bootstrapToken, TOKEN);
-      assert.match(pki.certificateKey, CERTIFICATE_KEY);
     });
 
     it("computes caCertHash as kubeadm documents it (openssl pubkey | pkey -outform der | sha256sum)", () => {
@@ -164,7 +162,6 @@ describe("ClusterPki", () => {
     assert.notEqual(direct.pki.caCert, serialized.pki.caCert);
     assert.notEqual(direct.pki.caCertHash, serialized.pki.caCertHash);
     assert.notEqual(direct.pki.bootstrapToken, serialized.pki.bootstrapToken);
-    assert.notEqual(direct.pki.certificateKey, serialized.pki.certificateKey);
     assert.notEqual(direct.pki.serviceAccountKey, serialized.pki.serviceAccountKey);
   });
 
@@ -248,15 +245,7 @@ describe("ClusterPki", () => {
     }
     assert.deepEqual(
       [...CLUSTER_PKI_SECRET_OUTPUTS].sort(),
-      [
-        "adminKey",
-        "bootstrapToken",
-        "caKey",
-        "certificateKey",
-        "etcdCaKey",
-        "frontProxyCaKey",
-        "serviceAccountKey",
-      ].sort(),
+      ["adminKey", "bootstrapToken", "caKey", "etcdCaKey", "frontProxyCaKey", "serviceAccountKey"].sort(),
     );
     for (const name of ["caCert", "caCertHash", "adminCert", "serviceAccountPub", "clusterName"]) {
       assert.equal(await isSecret(outputs[name]), false, `${name} is public`);

@@ -30,7 +30,6 @@ import {
   POD_CIDR,
   SERVICE_CIDR,
   TEST_CA_HASH,
-  TEST_CERTIFICATE_KEY,
   TEST_TOKEN,
   TOPOLOGIES,
   VERSION,
@@ -64,7 +63,7 @@ function machine(stack: StackSpec, name: string): MachineSpec {
   return found;
 }
 
-const SECRETS = { bootstrapToken: TEST_TOKEN, certificateKey: TEST_CERTIFICATE_KEY };
+const SECRETS = { bootstrapToken: TEST_TOKEN };
 const ENDPOINTS: Record<Topology, string> = {
   single: "192.0.2.10:6443",
   "external-lb": `${LB_NAME}:6443`,
@@ -115,7 +114,7 @@ for (const topology of TOPOLOGIES) {
     it("InitConfiguration: node registration, token, certificate key, kube-proxy phase skipped", () => {
       const ic = byKind(initDocs, "InitConfiguration");
       assert.equal(ic.bootstrapTokens[0].token, TEST_TOKEN);
-      assert.equal(ic.certificateKey, TEST_CERTIFICATE_KEY);
+      assert.equal(ic.certificateKey, undefined, "no certificate key: init uploads no certificates");
       assert.deepEqual(ic.skipPhases, ["addon/kube-proxy"]);
       assert.deepEqual(ic.localAPIEndpoint, { advertiseAddress: "192.0.2.10", bindPort: 6443 });
       assert.equal(ic.nodeRegistration.name, "cp-1");
@@ -172,7 +171,7 @@ for (const topology of TOPOLOGIES) {
     });
 
     if (topology !== "single") {
-      it("control-plane joins: certificate key and advertise address; control-plane+worker stays untainted", () => {
+      it("control-plane joins: advertise address, no certificate key; control-plane+worker stays untainted", () => {
         for (const [name, address, taints] of [
           ["cp-2", "192.0.2.11", [CONTROL_PLANE_TAINT]],
           ["cp-3", "192.0.2.12", []],
@@ -180,11 +179,9 @@ for (const topology of TOPOLOGIES) {
           const join = kubeadmJoinFile(stack, machine(stack, name), {
             bootstrapToken: TEST_TOKEN,
             caCertHashes: [TEST_CA_HASH],
-            certificateKey: TEST_CERTIFICATE_KEY,
           });
           const j = docs(join.content)[0] as Loose;
           assert.deepEqual(j.controlPlane, {
-            certificateKey: TEST_CERTIFICATE_KEY,
             localAPIEndpoint: { advertiseAddress: address, bindPort: 6443 },
           });
           assert.equal(j.discovery.bootstrapToken.apiServerEndpoint, ENDPOINTS[topology]);
@@ -238,10 +235,6 @@ describe("kubeadm configuration: options and refusals", () => {
         /^cp-1: kubeadm configuration: the bootstrap token is not/.test(error.message) &&
         !error.message.includes(secret),
     );
-    assert.throws(
-      () => kubeadmInitFile(stack, cp1, { ...SECRETS, certificateKey: "SECRETVALUE" }),
-      (error: Error) => error.message.includes("certificate key") && !error.message.includes("SECRETVALUE"),
-    );
   });
 
   it("a stack that lets the kubelet run on cgroup v1 skips kubeadm's cgroup v1 check, as kubeadm's message asks", () => {
@@ -256,9 +249,8 @@ describe("kubeadm configuration: options and refusals", () => {
     assert.equal(own.nodeRegistration.ignorePreflightErrors, undefined);
   });
 
-  it("refuses a control-plane join without certificate key, init on a worker, join on the init machine", () => {
+  it("refuses init on a worker and a join on the init machine", () => {
     const join = { bootstrapToken: TEST_TOKEN, caCertHashes: [TEST_CA_HASH] };
-    assert.throws(() => kubeadmJoinFile(stack, machine(stack, "cp-2"), join), /cp-2: a control-plane join needs/);
     assert.throws(() => kubeadmInitFile(stack, machine(stack, "worker-1"), SECRETS), /worker-1: kubeadm init runs/);
     assert.throws(() => kubeadmJoinFile(stack, cp1, join), /cp-1: is the first control-plane machine/);
     assert.throws(
