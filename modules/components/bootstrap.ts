@@ -50,7 +50,6 @@ export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
 export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
 export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
 
-/** Values the bootstrap scripts share with the node steps' prelude. */
 function secretFile(path: string, content: pulumi.Output<string>): StepFile {
   return { path, content: pulumi.secret(content), mode: "0600", owner: "root", group: "root", secret: true };
 }

@@ -103,6 +103,8 @@ export async function startImageRegistry(address: string, dir: string): Promise<
   const child = spawn(binary, ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  // A binary that cannot start is reported by waitForRegistry (exitCode), not thrown at the event loop.
+  child.once("error", (error) => (output += `${error.message}\n`));
   const pid = child.pid ?? 0;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const base = `http://${host}`;
@@ -150,8 +152,12 @@ export async function startImageRegistry(address: string, dir: string): Promise<
       }
     },
     async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      process.kill(pid, "SIGTERM");
+      if (child.exitCode !== null || child.signalCode !== null || !pid) return;
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        return; // Gone in the meantime.
+      }
       const timeout = setTimeout(killSync, 5000);
       await exited;
       clearTimeout(timeout);

@@ -70,7 +70,7 @@ export interface MachineOptions {
   imageRegistry?: boolean;
   /** Progress lines (timings); default: none. */
   log?: (line: string) => void;
-  /** Debian packages the local apt repository serves besides MIRROR_PACKAGES (e.g. etcd-server), with dependencies. */
+  /** Debian packages the local apt repository serves besides MIRROR_PACKAGES (e.g. a test's own), with dependencies. */
   extraPackages?: string[];
 }
 

@@ -52,6 +52,11 @@ export function startTcpBalancer(address: string, backends: string[]): Promise<T
         const [host, port] = [backend.slice(0, backend.lastIndexOf(":")), Number(backend.split(":").pop())];
         const upstream = await connect(host, port);
         if (!upstream) continue;
+        if (client.destroyed) {
+          // The client gave up while the backend was being reached.
+          upstream.destroy();
+          return;
+        }
         served[backend] = (served[backend] ?? 0) + 1;
         open.add(upstream);
         upstream.once("close", () => open.delete(upstream));

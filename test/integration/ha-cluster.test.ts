@@ -42,8 +42,11 @@ describe(
     let engine: EngineStack | undefined;
     let balancer: TcpBalancer | undefined;
     after(async () => {
-      await engine?.remove();
-      await balancer?.close();
+      try {
+        await engine?.remove();
+      } finally {
+        await balancer?.close();
+      }
     });
     const machine = (name: string): Machine => lab().machines.find((m) => m.name === name) ?? assert.fail(name);
 
@@ -132,6 +135,13 @@ describe(
           `${KUBECTL} get pod during-outage -o jsonpath='{.status.phase}' | grep -x Running`,
           "the new pod running",
         );
+        // The cluster saw the outage: cp-1's kubelet stopped reporting (past the node lifecycle grace period).
+        await until(
+          cp2,
+          `${KUBECTL} get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -x Unknown`,
+          "cp-1 seen as down",
+          180,
+        );
       } finally {
         await execChecked("ip", ["-n", netns, "link", "set", "eth0", "up"]);
       }
@@ -142,7 +152,7 @@ describe(
       );
       await until(
         cp2,
-        `${KUBECTL} -n kube-system get pod etcd-cp-1 -o jsonpath='{.status.containerStatuses[0].ready}' | grep -x true`,
+        `${KUBECTL} -n kube-system get pod etcd-cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -x True`,
         "cp-1's etcd member back",
       );
     });

@@ -132,6 +132,10 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
       `Kubernetes v${KUBERNETES_BUILD_VERSION}`,
     );
     assert.match(await inMachine(machine(), `cat ${KUBELET_CONFIG_DIR}/10-nodeforge.conf`), /^failCgroupV1: false$/m);
+    // containerd with systemd's own open-files default (as containerd 2's unit has it), not the package's infinity.
+    const limits = await inMachine(machine(), "systemctl show containerd.service -p LimitNOFILESoft -p LimitNOFILE");
+    assert.match(limits, /^LimitNOFILESoft=1024$/m);
+    assert.match(limits, /^LimitNOFILE=524288$/m);
   });
 
   test("by its own default it refuses a cgroup v1 host, with its own words (on cgroup v2: starts)", async (t) => {

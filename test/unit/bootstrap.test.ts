@@ -127,7 +127,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.match(await outputValue(manifest.props.content as pulumi.Output<string>), /kind: DaemonSet/);
   });
 
-  it("keeps the token, the certificate key and the CA keys secret, in files only root can read", async () => {
+  it("keeps the token and the CA keys secret, in files only root can read", async () => {
     const secretFiles = [
       "cp-1-kubeadm-init-etc-kubernetes-nodeforge-kubeadm-init.yaml",
       "cp-1-kubeadm-init-etc-kubernetes-pki-ca.key",

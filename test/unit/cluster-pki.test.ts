@@ -235,7 +235,7 @@ describe("ClusterPki", () => {
     assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)));
   });
 
-  it("under Pulumi's mocks: every private key, the token and the certificate key are secret outputs", async () => {
+  it("under Pulumi's mocks: every private key and the token are secret outputs", async () => {
     installMocks();
     const resource = new ClusterPki("cluster-pki", { clusterName: "lab" });
     const outputs = resource as unknown as Record<string, pulumi.Output<unknown>>;

@@ -111,7 +111,7 @@ for (const topology of TOPOLOGIES) {
       assert.equal(cc.etcd, undefined, "stacked etcd unless external etcd is given");
     });
 
-    it("InitConfiguration: node registration, token, certificate key, kube-proxy phase skipped", () => {
+    it("InitConfiguration: node registration, token, no certificate key, kube-proxy phase skipped", () => {
       const ic = byKind(initDocs, "InitConfiguration");
       assert.equal(ic.bootstrapTokens[0].token, TEST_TOKEN);
       assert.equal(ic.certificateKey, undefined, "no certificate key: init uploads no certificates");
