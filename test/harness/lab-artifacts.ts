@@ -78,7 +78,9 @@ export async function serveRealArtifacts(
         timeoutMs: 600_000,
       });
       if (result.code !== 0) {
-        log(`lab: cannot download ${item.upstream} (curl exit ${result.code}); serving the test double`);
+        log(
+          `lab: cannot download ${item.upstream} (curl exit ${result.code}); serving the lab's own build or a test double`,
+        );
         missing.push(item.upstream);
         continue;
       }
@@ -86,7 +88,7 @@ export async function serveRealArtifacts(
     }
     const content = readFileSync(cached);
     if (sha256Hex(content) !== item.sha256) {
-      log(`lab: ${cached} does not match its pinned sha256; serving the test double`);
+      log(`lab: ${cached} does not match its pinned sha256; serving the lab's own build or a test double`);
       missing.push(item.upstream);
       continue;
     }
