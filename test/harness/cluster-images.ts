@@ -10,8 +10,8 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Arch } from "../../modules/stack/types";
-import { componentDir, type ImageRegistry } from "./image-registry";
-import { builtBinary, ensurePauseImage, KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
+import type { ImageRegistry } from "./image-registry";
+import { builtBinary, componentDir, ensurePauseImage, KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
 import { writeOciImage } from "./oci-image";
 import { downloadWithDependencies } from "./apt-mirror";
 import { buildCached, CACHE_ROOT, ensureRootfs, execChecked, removeTree, sha256Hex } from "./rootfs";

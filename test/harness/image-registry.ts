@@ -5,21 +5,11 @@
  * OCI distribution API (blob uploads, then the manifest), from OCI image-layout tarballs (oci-image.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CACHE_ROOT, execChecked, isAlive, removeTree } from "./rootfs";
-
-/** The registry build's directory: CACHE_ROOT/components/<name>/<version>. */
-export function componentDir(name: string): string {
-  const parent = join(CACHE_ROOT, "components", name);
-  const versions = existsSync(parent) ? readdirSync(parent).filter((v) => /^v\d/.test(v)) : [];
-  const [version, ...more] = versions;
-  if (!version || more.length > 0) {
-    throw new Error(`no single ${name} build in ${parent}: run \`bash .ci/install-cluster-components\` first`);
-  }
-  return join(parent, version);
-}
+import { componentDir } from "./kubernetes-build";
+import { freePort } from "./ports";
+import { execChecked, isAlive, removeTree } from "./rootfs";
 
 export interface ImageRegistry {
   /** `address:port`: what a containerd mirror URL and an image reference name. */
@@ -29,17 +19,6 @@ export interface ImageRegistry {
   close(): Promise<void>;
   /** For exit handlers: SIGKILL by PID. */
   killSync(): void;
-}
-
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, address, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForRegistry(base: string, child: ChildProcess, log: () => string): Promise<void> {

@@ -4,7 +4,7 @@
  * `pauseImage` names, for `ctr image import` into containerd's k8s.io namespace.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DEFAULT_PINS, type KubeBinary } from "../../modules/pins";
 import type { Arch } from "../../modules/stack/types";
 import { writeOciImage } from "./oci-image";
@@ -46,12 +46,29 @@ export function builtEtcdRelease(version: string, arch: Arch): string | undefine
   return existsSync(path) ? path : undefined;
 }
 
+/** The build of a component .ci/install-cluster-components made (CACHE_ROOT/components/<name>/v<version>), if any. */
+export function builtComponent(name: string): string | undefined {
+  const parent = join(CACHE_ROOT, "components", name);
+  const versions = existsSync(parent) ? readdirSync(parent).filter((v) => /^v\d/.test(v)) : [];
+  if (versions.length > 1) throw new Error(`more than one ${name} build in ${parent}: ${versions.join(", ")}`);
+  return versions[0] && join(parent, versions[0]);
+}
+
+/** The component's build directory; a clear error when .ci/install-cluster-components has not built it. */
+export function componentDir(name: string): string {
+  return (
+    builtComponent(name) ??
+    (() => {
+      throw new Error(`no ${name} build: run \`bash .ci/install-cluster-components\` first`);
+    })()
+  );
+}
+
 /** flannel as .ci/install-cluster-components built it: its version and its release manifest, if it did. */
 export function builtFlannel(): { version: string; manifest: string } | undefined {
-  const parent = join(CACHE_ROOT, "components", "flannel");
-  const version = existsSync(parent) ? readdirSync(parent).find((v) => /^v\d/.test(v)) : undefined;
-  const manifest = version && join(parent, version, "kube-flannel.yml");
-  return version && manifest && existsSync(manifest) ? { version, manifest } : undefined;
+  const dir = builtComponent("flannel");
+  const manifest = dir && join(dir, "kube-flannel.yml");
+  return dir && manifest && existsSync(manifest) ? { version: basename(dir), manifest } : undefined;
 }
 
 /** The build's kubelet; a clear error when .ci/install-kubernetes has not run. */

@@ -1,5 +1,5 @@
-import { createServer } from "node:net";
 import type { SshTarget } from "../../modules/remote/types";
+import { freePort } from "./ports";
 
 /** A target for provider methods that never connect (check, diff): well-formed, pointing nowhere reachable. */
 export function offlineTarget(overrides: Partial<SshTarget> = {}): SshTarget {
@@ -17,10 +17,6 @@ export function offlineTarget(overrides: Partial<SshTarget> = {}): SshTarget {
 }
 
 /** A port on 127.0.0.1 where nothing listens (it was just bound and closed): a connection to it is refused. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+export function closedPort(): Promise<number> {
+  return freePort("127.0.0.1");
 }

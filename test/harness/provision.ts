@@ -27,6 +27,22 @@ export async function inMachine(machine: Machine, command: string): Promise<stri
   return result.stdout;
 }
 
+/**
+ * Runs `command` in the machine every 2 s until it exits 0 with some output, and returns that output; fails the
+ * test after `seconds`, with what the command last said. For the state of a cluster that converges (Ready nodes,
+ * running pods).
+ */
+export async function untilOutput(machine: Machine, command: string, what: string, seconds = 240): Promise<string> {
+  let last = "";
+  for (let waited = 0; waited < seconds; waited += 2) {
+    const result = await machine.run(command, { timeoutMs: 30_000 });
+    if (result.code === 0 && result.stdout.trim() !== "") return result.stdout;
+    last = result.stdout + result.stderr;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  return assert.fail(`${machine.name}: ${what} within ${seconds} s; last output:\n${last}`);
+}
+
 /** Modification times (ns) of the given paths, `path mtime` per line; missing paths say `missing`. */
 export function mtimes(machine: Machine, paths: string[]): Promise<string> {
   const list = shellWords(paths);

@@ -6,11 +6,11 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import type { SshTarget } from "../../modules/remote/types";
+import { freePort } from "./ports";
 import { readSshBanner } from "./ssh-banner";
 
 /** Host key types the harness can generate (ssh-keygen -t). */
@@ -64,17 +64,6 @@ export interface Sshd {
 }
 
 const SSHD = "/usr/sbin/sshd";
-
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, address, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** PIDs whose parent is `parent` (sshd's per-connection processes), read from /proc. */
 function childPids(parent: number): number[] {

@@ -14,7 +14,7 @@ import { after, describe, test } from "node:test";
 import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
 import { useMachines, type Machine } from "../harness/machines";
-import { inMachine } from "../harness/provision";
+import { inMachine, untilOutput } from "../harness/provision";
 import { engineStack, type EngineStack } from "../harness/pulumi-engine";
 import { ensureRootfs } from "../harness/rootfs";
 import { ensureTinyImage, TINY_IMAGE_REF } from "../harness/tiny-image";
@@ -50,17 +50,6 @@ const ECHO_SERVICE = JSON.stringify({
   spec: { selector: { app: "echo" }, ports: [{ port: 80, targetPort: 8080 }] },
 });
 
-async function until(machine: Machine, command: string, what: string, seconds = 240): Promise<string> {
-  let last = "";
-  for (let waited = 0; waited < seconds; waited += 2) {
-    const result = await machine.run(command);
-    if (result.code === 0 && result.stdout.trim() !== "") return result.stdout;
-    last = result.stdout + result.stderr;
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-  return assert.fail(`${machine.name}: ${what} within ${seconds} s; last output:\n${last}`);
-}
-
 describe(
   `a real cluster: kubeadm v${KUBERNETES_BUILD_VERSION}, 1 control plane + 2 workers, flannel`,
   {
@@ -90,7 +79,7 @@ describe(
       }
       const version = JSON.parse(await kubectl("version -o json")) as { serverVersion: { gitVersion: string } };
       assert.equal(version.serverVersion.gitVersion, `v${KUBERNETES_BUILD_VERSION}`);
-      await until(
+      await untilOutput(
         cp(),
         `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && ${KUBECTL} get nodes -o name`,
         "every node Ready",
@@ -108,7 +97,7 @@ describe(
         ["kube-system", "kube-proxy"],
         ["kube-flannel", "kube-flannel-ds"],
       ]) {
-        await until(
+        await untilOutput(
           cp(),
           `${KUBECTL} -n ${namespace} get daemonset ${daemonSet} -o jsonpath='{.status.numberReady}' | grep -x 3`,
           `${daemonSet} ready on the three nodes`,
@@ -129,14 +118,14 @@ describe(
     });
 
     test("CoreDNS serves; a pod on each worker reaches a Service by name and the other worker's pod by IP", async () => {
-      await until(
+      await untilOutput(
         cp(),
         `${KUBECTL} -n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}' | grep -x 2`,
         "CoreDNS's two replicas ready",
       );
       for (const worker of WORKERS) await inMachine(cp(), `printf '%s' '${echoPod(worker)}' | ${KUBECTL} apply -f -`);
       await inMachine(cp(), `printf '%s' '${ECHO_SERVICE}' | ${KUBECTL} apply -f -`);
-      await until(
+      await untilOutput(
         cp(),
         `${KUBECTL} wait --for=condition=Ready pod -l app=echo --timeout=5s >/dev/null && echo ready`,
         "the echo pods ready",

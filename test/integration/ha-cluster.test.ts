@@ -12,7 +12,7 @@ import { after, describe, test } from "node:test";
 import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
 import { useMachines, type Machine } from "../harness/machines";
-import { inMachine } from "../harness/provision";
+import { inMachine, untilOutput } from "../harness/provision";
 import { engineStack, type EngineStack } from "../harness/pulumi-engine";
 import { execChecked, ensureRootfs } from "../harness/rootfs";
 import { startTcpBalancer, type TcpBalancer } from "../harness/tcp-balancer";
@@ -20,17 +20,6 @@ import { ensureTinyImage, TINY_IMAGE_REF } from "../harness/tiny-image";
 
 const KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
 const CONTROL_PLANES = ["cp-1", "cp-2", "cp-3"];
-
-async function until(machine: Machine, command: string, what: string, seconds = 240): Promise<string> {
-  let last = "";
-  for (let waited = 0; waited < seconds; waited += 2) {
-    const result = await machine.run(command, { timeoutMs: 30_000 });
-    if (result.code === 0 && result.stdout.trim() !== "") return result.stdout;
-    last = result.stdout + result.stderr;
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-  return assert.fail(`${machine.name}: ${what} within ${seconds} s; last output:\n${last}`);
-}
 
 describe(
   `an HA control plane behind a load balancer: kubeadm v${KUBERNETES_BUILD_VERSION}`,
@@ -76,7 +65,11 @@ describe(
       engine = await engineStack(stack(["cp-1"]), lab().clientPrivateKey);
       await engine.up();
       const cp1 = machine("cp-1");
-      await until(cp1, `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && echo ok`, "Ready");
+      await untilOutput(
+        cp1,
+        `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && echo ok`,
+        "Ready",
+      );
       // The kubeconfig's server is the endpoint: every kubectl call below goes through the balancer.
       assert.match(
         await inMachine(cp1, `${KUBECTL} config view -o jsonpath='{.clusters[0].cluster.server}'`),
@@ -96,7 +89,11 @@ describe(
       await pulumi.up();
       console.log(`pulumi up adding two control planes: ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const cp2 = machine("cp-2");
-      await until(cp2, `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && echo ok`, "Ready");
+      await untilOutput(
+        cp2,
+        `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && echo ok`,
+        "Ready",
+      );
       assert.deepEqual((await inMachine(cp2, `${KUBECTL} get nodes -o name`)).trim().split("\n"), [
         "node/cp-1",
         "node/cp-2",
@@ -104,7 +101,7 @@ describe(
         "node/worker-1",
       ]);
       for (const name of CONTROL_PLANES) {
-        await until(
+        await untilOutput(
           cp2,
           `${KUBECTL} -n kube-system get pod etcd-${name} -o jsonpath='{.status.containerStatuses[0].ready}' | grep -x true`,
           `etcd on ${name}`,
@@ -124,19 +121,19 @@ describe(
           metadata: { name: "during-outage", namespace: "default" },
           spec: { containers: [{ name: "c", image: TINY_IMAGE_REF, command: ["/bin/sh", "-c", "exec sleep 3600"] }] },
         });
-        await until(
+        await untilOutput(
           cp2,
           `printf '%s' '${pod}' | ${KUBECTL} apply -f - >/dev/null && echo applied`,
           "the API through the endpoint",
           120,
         );
-        await until(
+        await untilOutput(
           cp2,
           `${KUBECTL} get pod during-outage -o jsonpath='{.status.phase}' | grep -x Running`,
           "the new pod running",
         );
         // The cluster saw the outage: cp-1's kubelet stopped reporting (past the node lifecycle grace period).
-        await until(
+        await untilOutput(
           cp2,
           `${KUBECTL} get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -x Unknown`,
           "cp-1 seen as down",
@@ -145,12 +142,12 @@ describe(
       } finally {
         await execChecked("ip", ["-n", netns, "link", "set", "eth0", "up"]);
       }
-      await until(
+      await untilOutput(
         cp2,
         `${KUBECTL} get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -x True`,
         "cp-1 Ready again",
       );
-      await until(
+      await untilOutput(
         cp2,
         `${KUBECTL} -n kube-system get pod etcd-cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -x True`,
         "cp-1's etcd member back",
