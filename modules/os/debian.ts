@@ -1,5 +1,6 @@
 /**
- * Debian and Ubuntu: apt. `--force-confold` keeps the config.toml nodeforge wrote before the package.
+ * Debian and Ubuntu: apt. `--force-confold` keeps a configuration file nodeforge wrote before a package that ships
+ * one of its own.
  * `dpkg --configure -a` first: an install cut off earlier (a dropped connection) leaves dpkg half-done, and
  * apt refuses to install anything until it is finished.
  */
@@ -8,7 +9,6 @@ import type { OsProfile } from "./types";
 const apt = {
   family: "debian",
   basePackages: ["ca-certificates", "curl", "tar", "conntrack", "socat", "ethtool", "iptables", "iproute2", "kmod"],
-  containerdPackages: ["containerd", "runc"],
   isInstalledCommand: `dpkg-query -W -f='\${db:Status-Status}' "$1" 2>/dev/null | grep -qx installed`,
   installCommand:
     "export DEBIAN_FRONTEND=noninteractive && dpkg --configure -a && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " +
@@ -21,7 +21,6 @@ function aptProfile(name: OsProfile["name"], id: string, versionId: string): OsP
   return {
     ...apt,
     basePackages: [...apt.basePackages],
-    containerdPackages: [...apt.containerdPackages],
     name,
     osRelease: { id, versionId },
   };

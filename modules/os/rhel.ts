@@ -1,4 +1,4 @@
-/** Rocky Linux: dnf. containerd comes as containerd.io from the repository named in the stack's artifacts. */
+/** Rocky Linux: dnf. containerd and runc come from their upstream releases, as on every OS. */
 import type { OsProfile } from "./types";
 
 export const rocky9: OsProfile = {
@@ -17,7 +17,6 @@ export const rocky9: OsProfile = {
     "iproute-tc",
     "kmod",
   ],
-  containerdPackages: ["containerd.io"],
   isInstalledCommand: 'rpm -q "$1" >/dev/null 2>&1',
   listInstalledCommand: "rpm -qa --qf '%{NAME}\\n'",
   installCommand: 'dnf -q -y install "$@"',

@@ -8,8 +8,6 @@ export interface OsProfile {
   osRelease: { id: string; versionId: string; majorOnly?: boolean };
   /** Packages every node needs besides the container runtime (kubeadm preflight, kube-proxy, downloads). */
   basePackages: string[];
-  /** Packages that provide containerd and runc. */
-  containerdPackages: string[];
   /** Shell snippet: succeeds when package "$1" is installed. */
   isInstalledCommand: string;
   /** Shell snippet: prints the names of all installed packages, one a line. */

@@ -8,7 +8,9 @@
  * older 1.35.1 and crictl 1.35.0 values below; the pause image of each release is its kubeadm's PauseVersion
  * (cmd/kubeadm/app/constants in the k8s.io/kubernetes module of that release). The CNI reference plugins
  * (containernetworking/plugins release tarballs) come from the same file's `cni_binary_checksums`, etcd's release
- * tarballs from its `etcd_binary_checksums`.
+ * tarballs from its `etcd_binary_checksums`, containerd's release tarballs from its `containerd_archive_checksums`
+ * and runc's release files from its `runc_checksums`. Kubernetes 1.34 left upstream support (1.35 to 1.37 are
+ * supported); kubespray's snapshot has no 1.37 checksums yet, so nodeforge pins none.
  */
 import type { Arch } from "../stack/types";
 
@@ -40,6 +42,11 @@ export interface KubernetesRelease {
    * configuration chains `portmap`.
    */
   cniPluginsVersion: string;
+  /**
+   * containerd release (containerd-<v>-linux-<arch>.tar.gz) installed on every node: one containerd's RELEASES.md
+   * lists for this Kubernetes minor (1.35: 2.2.0+; 1.36: 2.3.0+ and 2.2.0+).
+   */
+  containerdVersion: string;
   /** Sandbox (pause) image this release's kubeadm expects; containerd and kubelet must agree on it. */
   pauseImage: string;
   binaries: Record<Arch, Record<KubeBinary, string>>;
@@ -50,6 +57,10 @@ export interface Pins {
   crictl: Record<string, Record<Arch, string>>;
   /** sha256 of the CNI plugins release tarball (cni-plugins-linux-<arch>-v<version>.tgz), by version. */
   cniPlugins: Record<string, Record<Arch, string>>;
+  /** sha256 of the containerd release tarball (containerd-<v>-linux-<arch>.tar.gz), by version. */
+  containerd: Record<string, Record<Arch, string>>;
+  /** The runc release every node runs under containerd (the single file runc.<arch>). */
+  runc: { version: string; sha256: Record<Arch, string> };
   /**
    * The etcd release external etcd members run (etcd-v<version>-linux-<arch>.tar.gz): kubeadm refuses an external
    * etcd below its MinExternalEtcdVersion (3.5.24-0 for Kubernetes 1.36); 3.6.8 is what kubeadm 1.36 runs itself.
@@ -62,26 +73,10 @@ export interface Pins {
 
 export const DEFAULT_PINS: Pins = {
   kubernetes: {
-    "1.34.4": {
-      crictlVersion: "1.34.0",
-      cniPluginsVersion: "1.9.1",
-      pauseImage: "registry.k8s.io/pause:3.10.1",
-      binaries: {
-        amd64: {
-          kubelet: "03b8fea715a7ef82eeaf518dee34c72670c57cc7bc40dc1320c04fbf4f15172f",
-          kubeadm: "b967f1fa0e36621c402d38bb560eb4a943954d5cf5a00e5150842f6f5da73455",
-          kubectl: "d50c359d95e0841eaad08ddc27c7be37cba8fdccfba5c8e2ded65e121ff112db",
-        },
-        arm64: {
-          kubelet: "c78845473c434ee85a2444eeab87f8b20f524e3ab6854a078f79468f44aad8f5",
-          kubeadm: "d8028b7e8c8d6c9b3fc3da6bc88d4d0cfb33df1b4b026a7d6e8c35d1471c9f6e",
-          kubectl: "5b982c0644ab1e27780246b9085a5886651b4a7ed86243acbb2bacc1bea01dda",
-        },
-      },
-    },
     "1.35.1": {
       crictlVersion: "1.35.0",
       cniPluginsVersion: "1.9.1",
+      containerdVersion: "2.2.7",
       pauseImage: "registry.k8s.io/pause:3.10.1",
       binaries: {
         amd64: {
@@ -99,6 +94,7 @@ export const DEFAULT_PINS: Pins = {
     "1.35.8": {
       crictlVersion: "1.35.0",
       cniPluginsVersion: "1.9.1",
+      containerdVersion: "2.2.7",
       pauseImage: "registry.k8s.io/pause:3.10.1",
       binaries: {
         amd64: {
@@ -116,6 +112,7 @@ export const DEFAULT_PINS: Pins = {
     "1.36.3": {
       crictlVersion: "1.36.0",
       cniPluginsVersion: "1.9.1",
+      containerdVersion: "2.3.4",
       pauseImage: "registry.k8s.io/pause:3.10.2",
       binaries: {
         amd64: {
@@ -133,6 +130,7 @@ export const DEFAULT_PINS: Pins = {
     "1.36.4": {
       crictlVersion: "1.36.0",
       cniPluginsVersion: "1.9.1",
+      containerdVersion: "2.3.4",
       pauseImage: "registry.k8s.io/pause:3.10.2",
       binaries: {
         amd64: {
@@ -149,10 +147,6 @@ export const DEFAULT_PINS: Pins = {
     },
   },
   crictl: {
-    "1.34.0": {
-      amd64: "a8ff2a3edb37a98daf3aba7c3b284fe0aa5bff24166d896ab9ef64c8913c9f51",
-      arm64: "c31d252e203df5f4cf37f314bd3092eb79087e791631c1e607087c74b6d0423f",
-    },
     "1.35.0": {
       amd64: "2e141e5b22cb189c40365a11807d69b76b9b3caced89fac2f4ec879408ce2177",
       arm64: "519071de89b64c43e2a1661bb5489c6c3fd5e9e5fcef75e50e542b0c891f1118",
@@ -166,6 +160,23 @@ export const DEFAULT_PINS: Pins = {
     "1.9.1": {
       amd64: "b98f74a0f8522f0a83867178729c1aa70f2158f90c45a2ca8fa791db1c76b303",
       arm64: "56171987d3947707c3563db2f4001bccaf50fd63468611b9f3cbecb1375ee7ec",
+    },
+  },
+  containerd: {
+    "2.2.7": {
+      amd64: "91cd216ea26a1b8b512219d3f205375c967e7b7de4dae571bc3dd16bfacd34b5",
+      arm64: "84eb0a161e20ad45465202fa2d6d93b3d9b74666c363e9908706d590a86e2618",
+    },
+    "2.3.4": {
+      amd64: "9d68969855fbf676cdb8ed758e420fb048d61f984f61de3e53eddfebe484d168",
+      arm64: "a985fbb7e18fc0362d31a055338f5d7b0e087a3e27f14c70d1c5965399a29f95",
+    },
+  },
+  runc: {
+    version: "1.4.3",
+    sha256: {
+      amd64: "f6ae8efc0fa40079e1475e97cbe9d1bd3f106a28d6af78a11d9f1bd565515e60",
+      arm64: "633301e2e32f8a5ad54031aab4901eb00308bec677dd15faa2751e8f9dab5ca4",
     },
   },
   etcd: {
@@ -199,5 +210,5 @@ export const DEFAULT_KUBERNETES_BASE_URL = "https://dl.k8s.io/release";
 export const DEFAULT_CRICTL_BASE_URL = "https://github.com/kubernetes-sigs/cri-tools/releases/download";
 export const DEFAULT_CNI_PLUGINS_BASE_URL = "https://github.com/containernetworking/plugins/releases/download";
 export const DEFAULT_ETCD_BASE_URL = "https://github.com/etcd-io/etcd/releases/download";
-export const DEFAULT_RHEL_CONTAINERD_REPO_URL = "https://download.docker.com/linux/rhel/$releasever/$basearch/stable";
-export const DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY = "https://download.docker.com/linux/rhel/gpg";
+export const DEFAULT_CONTAINERD_BASE_URL = "https://github.com/containerd/containerd/releases/download";
+export const DEFAULT_RUNC_BASE_URL = "https://github.com/opencontainers/runc/releases/download";

@@ -54,7 +54,7 @@ export function canonicalHost(host: string): string {
   return ip ? formatAddress(ip.family, ip.value) : host.toLowerCase();
 }
 
-/** Whether version `a` (`1.34.4`, an optional leading `v`) is at least `b` (`1.33`), numerically per component. */
+/** Whether version `a` (`1.36.4`, an optional leading `v`) is at least `b` (`1.33`), numerically per component. */
 export function versionAtLeast(a: string, b: string): boolean {
   const parts = (v: string) => v.replace(/^v/, "").split(".").map(Number);
   const [x, y] = [parts(a), parts(b)];

@@ -76,20 +76,25 @@ export interface ArtifactSettings {
   cniPluginsBaseUrl: string;
   /** Base of etcd releases (external etcd): `${base}/v${v}/etcd-v${v}-linux-${arch}.tar.gz`. */
   etcdBaseUrl: string;
-  /** Package repository that provides containerd.io on RHEL-family machines. */
-  rhelContainerdRepoUrl: string;
-  /** GPG key of that repository. */
-  rhelContainerdRepoGpgKey: string;
+  /** Base of containerd releases: `${base}/v${v}/containerd-${v}-linux-${arch}.tar.gz`. */
+  containerdBaseUrl: string;
+  /** Base of runc releases: `${base}/v${v}/runc.${arch}`. */
+  runcBaseUrl: string;
   /** Checksums of the mirror's own builds for the stack's version, per arch; in place of nodeforge's pins. */
   sha256: Partial<Record<Arch, BinaryChecksums>>;
 }
 
 /**
  * sha256 of each downloaded artifact for one arch: the three Kubernetes binaries, the crictl tarball and, when
- * the mirror serves a build of its own, the CNI plugins and etcd tarballs (else the pinned upstream ones are expected).
+ * the mirror serves a build of its own, the CNI plugins, containerd, runc and etcd releases (else the pinned
+ * upstream ones are expected).
  */
 export type BinaryChecksums = Record<"kubelet" | "kubeadm" | "kubectl" | "crictl", string> & {
   cniPlugins?: string;
+  /** The containerd release tarball. */
+  containerd?: string;
+  /** The runc release file. */
+  runc?: string;
   /** The etcd release tarball (external etcd machines of this arch). */
   etcd?: string;
 };

@@ -9,6 +9,8 @@ export const CNI_BIN_DIR = "/opt/cni/bin";
 export const CNI_CONF_DIR = "/etc/cni/net.d";
 export const CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d";
 export const BIN_DIR = "/usr/local/bin";
+/** Where runc's release file is installed (containerd finds it by name: /usr/local/sbin leads systemd's PATH). */
+export const RUNC_PATH = "/usr/local/sbin/runc";
 /** kubeadm writes the base kubelet configuration here on init/join. */
 export const KUBELET_BASE_CONFIG = "/var/lib/kubelet/config.yaml";
 /** nodeforge's kubelet settings, as a drop-in merged over kubeadm's base configuration. */

@@ -1,5 +1,6 @@
 /**
- * A local flat apt repository with the packages nodeforge's install-containerd step installs on debian-12, plus
+ * A local flat apt repository with the packages nodeforge's install-containerd step installs on debian-12 and
+ * Debian's own containerd and runc (see MIRROR_PACKAGES), plus
  * every dependency (and recommended package) the test rootfs does not already have. The machines have no
  * internet; their sources.list names only this repository, served over HTTP from the host side of the bridge.
  *
@@ -15,8 +16,12 @@ import { debian12 } from "../../modules/os/debian";
 import { serveDirectory, type StaticServer } from "./artifact-mirror";
 import { buildCached, CACHE_ROOT, execChecked, sha256Hex, type Rootfs } from "./rootfs";
 
-/** What install-containerd installs on debian-12, taken from the OS profile so the two cannot drift apart. */
-export const MIRROR_PACKAGES: string[] = [...debian12.basePackages, ...debian12.containerdPackages];
+/**
+ * What install-containerd installs on debian-12, taken from the OS profile so the two cannot drift apart, and
+ * Debian's containerd and runc: machines.test.ts checks with them that a machine runs containers at all, apart
+ * from nodeforge (which installs the upstream containerd and runc releases).
+ */
+export const MIRROR_PACKAGES: string[] = [...debian12.basePackages, "containerd", "runc"];
 
 export interface AptRepository {
   /** Directory holding the .deb files, Packages and Packages.gz. */

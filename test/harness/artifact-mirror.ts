@@ -5,13 +5,15 @@
  *   <base>/cri-tools/v<v>/crictl-v<v>-linux-<arch>.tar.gz
  *   <base>/cni-plugins/v<v>/cni-plugins-linux-<arch>-v<v>.tgz
  *   <base>/etcd/v<v>/etcd-v<v>-linux-<arch>.tar.gz
+ *   <base>/containerd/v<v>/containerd-<v>-linux-<arch>.tar.gz
+ *   <base>/runc/v<v>/runc.<arch>
  *   <base>/cni/<plugin>/<version>/{kube-flannel.yml,calico.yaml}   (see cni-doubles.ts)
  *
  * The real release files cannot be downloaded here. Where .ci/install-kubernetes built a binary from the
  * Kubernetes Go module (the kubelet of KUBERNETES_BUILD_VERSION), that real binary is served, and the CNI plugins
- * tarball .ci/install-cni-plugins built from containernetworking/plugins, and the etcd release tarball
- * .ci/install-cluster-components built; everything else is a TEST DOUBLE: shell
- * scripts that say what they are, and tarballs holding a `crictl` double or CNI plugin doubles. The served files'
+ * tarball .ci/install-cni-plugins built from containernetworking/plugins, and the etcd, containerd, runc and crictl
+ * releases .ci/install-cluster-components built; everything else (other versions and arches) is a TEST DOUBLE: shell
+ * scripts that say what they are, and tarballs holding them in the release's layout. The served files'
  * sha256 make a `Pins` object, so the real download, checksum and install code runs against them. The server can serve wrong bytes for one path on purpose
  * (checksum-failure tests). Also the static file server the apt mirror uses.
  */
@@ -23,7 +25,15 @@ import { gzipSync } from "node:zlib";
 import { ARCHES, type Arch } from "../../modules/stack/types";
 import { CNI_PLUGINS, DEFAULT_PINS, type CniPlugin, type KubeBinary, type Pins } from "../../modules/pins";
 import { cniManifestDouble, cniManifestPath } from "./cni-doubles";
-import { builtBinary, builtCniPlugins, builtEtcdRelease, builtFlannel } from "./kubernetes-build";
+import {
+  builtBinary,
+  builtCniPlugins,
+  builtContainerdRelease,
+  builtCrictl,
+  builtEtcdRelease,
+  builtFlannel,
+  builtRunc,
+} from "./kubernetes-build";
 import { execChecked, removeTree, sha256Hex } from "./rootfs";
 
 export interface StaticServer {
@@ -120,6 +130,17 @@ export function etcdReleasePath(version: string, arch: Arch): string {
   return `/etcd/v${version}/etcd-v${version}-linux-${arch}.tar.gz`;
 }
 
+export function containerdPath(version: string, arch: Arch): string {
+  return `/containerd/v${version}/containerd-${version}-linux-${arch}.tar.gz`;
+}
+
+export function runcPath(version: string, arch: Arch): string {
+  return `/runc/v${version}/runc.${arch}`;
+}
+
+/** The programs of containerd's release tarball, as its doubles. */
+const CONTAINERD_DOUBLES = ["bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr"];
+
 export function cniPluginsPath(version: string, arch: Arch): string {
   return `/cni-plugins/v${version}/cni-plugins-linux-${arch}-v${version}.tgz`;
 }
@@ -175,6 +196,10 @@ export interface ArtifactMirror {
   cniPluginsBaseUrl: string;
   /** Base URL of the etcd releases (`artifacts.etcdBaseUrl`). */
   etcdBaseUrl: string;
+  /** Base URL of the containerd releases (`artifacts.containerdBaseUrl`). */
+  containerdBaseUrl: string;
+  /** Base URL of the runc releases (`artifacts.runcBaseUrl`). */
+  runcBaseUrl: string;
   /** DEFAULT_PINS with every checksum replaced by the test double's. */
   pins: Pins;
   /** The CNI manifest doubles of the pinned versions: a stack's `cni.manifestUrl` and `cni.sha256`. */
@@ -231,8 +256,29 @@ export async function startArtifactMirror(
     }
     for (const [version, byArch] of Object.entries(pins.crictl)) {
       for (const arch of ARCHES) {
-        byArch[arch] = write(crictlPath(version, arch), await doublesTarball(["crictl"], version, arch));
+        const built = builtCrictl(version, arch);
+        byArch[arch] = write(
+          crictlPath(version, arch),
+          built ? readFileSync(built) : await doublesTarball(["crictl"], version, arch),
+        );
       }
+    }
+    for (const [version, byArch] of Object.entries(pins.containerd)) {
+      for (const arch of ARCHES) {
+        const built = builtContainerdRelease(version, arch);
+        byArch[arch] = write(
+          containerdPath(version, arch),
+          built ? readFileSync(built) : await doublesTarball(CONTAINERD_DOUBLES, version, arch),
+        );
+      }
+    }
+    for (const arch of ARCHES) {
+      const { version } = pins.runc;
+      const built = builtRunc(version, arch);
+      pins.runc.sha256[arch] = write(
+        runcPath(version, arch),
+        built ? readFileSync(built) : doubleScript("runc", version, arch),
+      );
     }
     for (const [version, byArch] of Object.entries(pins.cniPlugins)) {
       for (const arch of ARCHES) {
@@ -270,6 +316,8 @@ export async function startArtifactMirror(
       crictlBaseUrl: `${server.url}/cri-tools`,
       cniPluginsBaseUrl: `${server.url}/cni-plugins`,
       etcdBaseUrl: `${server.url}/etcd`,
+      containerdBaseUrl: `${server.url}/containerd`,
+      runcBaseUrl: `${server.url}/runc`,
       pins,
       cni: Object.fromEntries(
         CNI_PLUGINS.map((plugin) => [

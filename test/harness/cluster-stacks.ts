@@ -9,7 +9,7 @@ export type Topology = "single" | "external-lb" | "kube-vip";
 export const TOPOLOGIES: readonly Topology[] = ["single", "external-lb", "kube-vip"];
 export const MODES: readonly KubeProxyMode[] = ["iptables", "ipvs", "nftables"];
 
-export const VERSION = "1.34.4";
+export const VERSION = "1.36.4";
 export const POD_CIDR = "10.32.0.0/16";
 export const SERVICE_CIDR = "10.112.0.0/12";
 export const DNS_DOMAIN = "lab.internal";

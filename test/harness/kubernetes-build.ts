@@ -42,8 +42,28 @@ export function builtCniPlugins(version: string, arch: Arch): string | undefined
 
 /** The etcd release tarball .ci/install-cluster-components built, if it did. */
 export function builtEtcdRelease(version: string, arch: Arch): string | undefined {
-  const path = join(CACHE_ROOT, "components", "etcd", `v${version}`, `etcd-v${version}-linux-${arch}.tar.gz`);
+  return builtReleaseFile("etcd", version, `etcd-v${version}-linux-${arch}.tar.gz`);
+}
+
+/** A release file .ci/install-cluster-components built for component `name` at `version`, if it did. */
+function builtReleaseFile(name: string, version: string, file: string): string | undefined {
+  const path = join(CACHE_ROOT, "components", name, `v${version}`, file);
   return existsSync(path) ? path : undefined;
+}
+
+/** The containerd release tarball (containerd-<v>-linux-<arch>.tar.gz) .ci/install-cluster-components built, if it did. */
+export function builtContainerdRelease(version: string, arch: Arch): string | undefined {
+  return builtReleaseFile("containerd", version, `containerd-${version}-linux-${arch}.tar.gz`);
+}
+
+/** The runc release file (runc.<arch>) .ci/install-cluster-components built, if it did. */
+export function builtRunc(version: string, arch: Arch): string | undefined {
+  return builtReleaseFile("runc", version, `runc.${arch}`);
+}
+
+/** The crictl release tarball (crictl-v<v>-linux-<arch>.tar.gz) .ci/install-cluster-components built, if it did. */
+export function builtCrictl(version: string, arch: Arch): string | undefined {
+  return builtReleaseFile("cri-tools", version, `crictl-v${version}-linux-${arch}.tar.gz`);
 }
 
 /** The build of a component .ci/install-cluster-components made (CACHE_ROOT/components/<name>/v<version>), if any. */

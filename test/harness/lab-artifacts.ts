@@ -1,8 +1,8 @@
 /**
  * The lab serves real Kubernetes binaries where it can: it downloads the lab version's kubelet, kubeadm,
- * kubectl, crictl and CNI plugins once (on the host, which has the internet access the machines lack), verifies them
+ * kubectl, crictl, CNI plugins, containerd and runc once (on the host, which has the internet access the machines lack), verifies them
  * against nodeforge's pinned checksums, caches them, and has the artifact mirror serve them instead of its own
- * files. Without internet access the mirror keeps serving its own: the kubelet .ci/install-kubernetes built, test
+ * files. Without internet access the mirror keeps serving its own: what .ci/install-toolchain built, test
  * doubles for the rest; the lab's stack file then names their checksums (`artifacts.sha256`), as an operator's
  * would for builds of their own, until real files are placed in the cache (the air-gapped path).
  */
@@ -11,12 +11,21 @@ import { dirname, join } from "node:path";
 import {
   DEFAULT_PINS,
   DEFAULT_CNI_PLUGINS_BASE_URL,
+  DEFAULT_CONTAINERD_BASE_URL,
   DEFAULT_CRICTL_BASE_URL,
   DEFAULT_KUBERNETES_BASE_URL,
+  DEFAULT_RUNC_BASE_URL,
   type KubeBinary,
 } from "../../modules/pins";
 import type { Arch, BinaryChecksums } from "../../modules/stack/types";
-import { cniPluginsPath, crictlPath, kubeBinaryPath, type ArtifactMirror } from "./artifact-mirror";
+import {
+  cniPluginsPath,
+  containerdPath,
+  crictlPath,
+  kubeBinaryPath,
+  runcPath,
+  type ArtifactMirror,
+} from "./artifact-mirror";
 import { execProgram, sha256Hex } from "./rootfs";
 
 export const LAB_ARTIFACT_CACHE = "/var/cache/nodeforge-lab/artifacts";
@@ -39,6 +48,8 @@ function wanted(version: string, arch: Arch): Wanted[] {
   }));
   const crictl = release.crictlVersion;
   const cni = release.cniPluginsVersion;
+  const containerd = release.containerdVersion;
+  const runc = DEFAULT_PINS.runc.version;
   return [
     ...binaries,
     {
@@ -52,6 +63,18 @@ function wanted(version: string, arch: Arch): Wanted[] {
       urlPath: cniPluginsPath(cni, arch),
       upstream: `${DEFAULT_CNI_PLUGINS_BASE_URL}/v${cni}/cni-plugins-linux-${arch}-v${cni}.tgz`,
       sha256: DEFAULT_PINS.cniPlugins[cni]?.[arch] ?? "",
+    },
+    {
+      binary: "containerd" as const,
+      urlPath: containerdPath(containerd, arch),
+      upstream: `${DEFAULT_CONTAINERD_BASE_URL}/v${containerd}/containerd-${containerd}-linux-${arch}.tar.gz`,
+      sha256: DEFAULT_PINS.containerd[containerd]?.[arch] ?? "",
+    },
+    {
+      binary: "runc" as const,
+      urlPath: runcPath(runc, arch),
+      upstream: `${DEFAULT_RUNC_BASE_URL}/v${runc}/runc.${arch}`,
+      sha256: DEFAULT_PINS.runc.sha256[arch],
     },
   ];
 }

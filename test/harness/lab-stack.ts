@@ -5,6 +5,13 @@
 import type { Arch, BinaryChecksums } from "../../modules/stack/types";
 import type { Lab } from "./machines";
 
+/**
+ * The Kubernetes version of a lab stack that does not name one: a pinned release .ci/install-kubernetes does not
+ * build (its kubelet, kubeadm and kubectl are the mirror's doubles), whose containerd release is the one
+ * .ci/install-cluster-components builds (so containerd itself is real).
+ */
+export const LAB_DEFAULT_KUBERNETES_VERSION = "1.36.4";
+
 export interface LabStackOptions {
   kubernetesVersion?: string;
   arch?: string;
@@ -21,20 +28,30 @@ export interface LabStackOptions {
 }
 
 /**
- * The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl, crictl, the CNI plugins and etcd
- * (doubles, or real builds).
+ * The checksums of what the artifact mirror serves for kubelet, kubeadm, kubectl, crictl, the CNI plugins,
+ * containerd, runc and etcd (doubles, or real builds).
  */
 export function servedChecksums(lab: Lab, version: string, arch: Arch): BinaryChecksums {
   const { pins } = lab.artifacts;
   const release = pins.kubernetes[version];
   const crictl = release && pins.crictl[release.crictlVersion]?.[arch];
   const cniPlugins = release && pins.cniPlugins[release.cniPluginsVersion]?.[arch];
-  if (!release || !crictl || !cniPlugins) throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
-  return { ...release.binaries[arch], crictl, cniPlugins, etcd: pins.etcd.sha256[arch] };
+  const containerd = release && pins.containerd[release.containerdVersion]?.[arch];
+  if (!release || !crictl || !cniPlugins || !containerd) {
+    throw new Error(`lab: no test doubles for Kubernetes ${version} ${arch}`);
+  }
+  return {
+    ...release.binaries[arch],
+    crictl,
+    cniPlugins,
+    containerd,
+    runc: pins.runc.sha256[arch],
+    etcd: pins.etcd.sha256[arch],
+  };
 }
 
 export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
-  const version = options.kubernetesVersion ?? "1.34.4";
+  const version = options.kubernetesVersion ?? LAB_DEFAULT_KUBERNETES_VERSION;
   const arch = (options.arch ?? "amd64") as Arch;
   const sums = options.checksums ?? servedChecksums(lab, version, arch);
   const lines = [
@@ -49,6 +66,8 @@ export function labStackYaml(lab: Lab, options: LabStackOptions = {}): string {
     `  crictlBaseUrl: ${lab.crictlBaseUrl}`,
     `  cniPluginsBaseUrl: ${lab.cniPluginsBaseUrl}`,
     `  etcdBaseUrl: ${lab.artifacts.etcdBaseUrl}`,
+    `  containerdBaseUrl: ${lab.artifacts.containerdBaseUrl}`,
+    `  runcBaseUrl: ${lab.artifacts.runcBaseUrl}`,
     "  sha256:",
     `    ${arch}:`,
     ...Object.entries(sums).map(([binary, sum]) => `      ${binary}: "${sum}"`),

@@ -15,6 +15,8 @@ export const TEST_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+
 export const MIRROR_K8S_BASE = "http://mirror.example.internal:8080/k8s/release";
 export const MIRROR_CRICTL_BASE = "http://mirror.example.internal:8080/cri-tools";
 export const MIRROR_CNI_PLUGINS_BASE = "http://mirror.example.internal:8080/cni-plugins";
+export const MIRROR_CONTAINERD_BASE = "http://mirror.example.internal:8080/containerd";
+export const MIRROR_RUNC_BASE = "http://mirror.example.internal:8080/runc";
 export const REGISTRY_MIRRORS: Record<string, string[]> = {
   "docker.io": ["https://mirror-a.example.internal", "http://mirror-b.example.internal:5000"],
   "registry.example.com:5000": ["https://cache.example.internal/v2-proxy"],
@@ -72,6 +74,8 @@ export function ipv4StackYaml(options: Ipv4StackOptions = {}): string {
     kubernetesBaseUrl: MIRROR_K8S_BASE,
     crictlBaseUrl: MIRROR_CRICTL_BASE,
     cniPluginsBaseUrl: MIRROR_CNI_PLUGINS_BASE,
+    containerdBaseUrl: MIRROR_CONTAINERD_BASE,
+    runcBaseUrl: MIRROR_RUNC_BASE,
   };
   const mirrors = options.registryMirrors ?? REGISTRY_MIRRORS;
   const machines = osArchPairs().map(({ os, arch }, i) => machineYaml(os, arch, i, `192.0.2.${10 + i}`));
@@ -81,7 +85,7 @@ export function ipv4StackYaml(options: Ipv4StackOptions = {}): string {
   return [
     "cluster:",
     "  name: fixtures",
-    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.34.4"}"`,
+    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.36.4"}"`,
     "  podCIDR: 10.244.0.0/16",
     "  serviceCIDR: 10.96.0.0/12",
     "kubelet:",

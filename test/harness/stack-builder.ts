@@ -22,7 +22,7 @@ export function stackYaml(options: BuildOptions): string {
     "# yaml-language-server: $schema=../schemas/stack.schema.json",
     "cluster:",
     "  name: test",
-    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.34.4"}"`,
+    `  kubernetesVersion: "${options.kubernetesVersion ?? "1.36.4"}"`,
     options.extra ?? "",
     "machines:",
   ];

@@ -255,7 +255,7 @@ describe("the component's step scripts through the bastion", () => {
     [
       "cluster:",
       "  name: jump",
-      '  kubernetesVersion: "1.34.4"',
+      '  kubernetesVersion: "1.36.4"',
       "ssh:",
       "  connectTimeoutSeconds: 5",
       "  retries: 2",
@@ -349,7 +349,7 @@ describe("nodeforge hostkeys through the bastion", () => {
       "# yaml-language-server: $schema=../schemas/stack.schema.json",
       "cluster:",
       "  name: jump",
-      '  kubernetesVersion: "1.34.4"',
+      '  kubernetesVersion: "1.36.4"',
       "ssh:",
       "  bastion:",
       `    address: ${network().bastionAddress}`,

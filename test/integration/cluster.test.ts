@@ -142,8 +142,19 @@ describe(
         const exec = `${KUBECTL} exec echo-${worker} -- /bin/sh -c`;
         // By pod IP, across the nodes (flannel's VXLAN between the workers).
         assert.equal((await inMachine(cp(), `${exec} 'wget -qO- http://${ips[other]}:8080/'`)).trim(), other);
-        // By the Service's DNS name: CoreDNS answers, kube-proxy's rules lead to one of the two pods.
-        const answer = await inMachine(cp(), `${exec} 'wget -qO- http://echo.default.svc.cluster.local/'`);
+        // By the Service's DNS name: CoreDNS answers, kube-proxy's rules lead to one of the two pods. Services
+        // converge (kube-proxy programs the node once it has seen the Service and its endpoints): each attempt is
+        // bounded, the time to the first answer printed, and a node that never answers shows its rules.
+        const started = Date.now();
+        const byName = `${exec} 'timeout 5 wget -qO- http://echo.default.svc.cluster.local/'`;
+        const answer = await untilOutput(cp(), byName, `${worker}: the echo Service by name`, 60).catch(
+          async (error: unknown) => {
+            const node = lab().machines.find((m) => m.name === worker)!;
+            const rules = await node.run("iptables-save -t nat | grep -e echo -e KUBE-SERVICES | head -n 40");
+            throw new Error(`${String(error)}\n${worker}'s kube-proxy rules:\n${rules.stdout}${rules.stderr}`);
+          },
+        );
+        console.log(`${worker}: the Service answered by name within ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.ok(WORKERS.includes(answer.trim()), answer);
       }
     });

@@ -21,7 +21,10 @@ import { ensureTinyImage } from "../harness/tiny-image";
 const NAMES = ["cp-1", "worker-1", "worker-2", "worker-3"];
 const KUBELET_DROP_IN = "/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf";
 const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
-const BINARIES = ["kubelet", "kubeadm", "kubectl", "crictl"].map((b) => `/usr/local/bin/${b}`);
+/** What nodeforge installs from release files: the Kubernetes programs, containerd's release, runc. */
+const BINARIES = ["kubelet", "kubeadm", "kubectl", "crictl", "containerd", "containerd-shim-runc-v2", "ctr"]
+  .map((b) => `/usr/local/bin/${b}`)
+  .concat("/usr/local/sbin/runc");
 const UNITS = ["containerd.service", "ssh.service", "systemd-journald.service"];
 const log = (line: string): void => console.log(line);
 
@@ -100,7 +103,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
       changed(preview).every((c) => c.endsWith(":create")),
       changed(preview).join(),
     );
-    const restore = lab().artifacts.serveWrongFile(kubeBinaryPath("1.34.4", "amd64", "kubelet"));
+    const restore = lab().artifacts.serveWrongFile(kubeBinaryPath("1.36.4", "amd64", "kubelet"));
     try {
       const failure = await failing(pulumi().up(), "up with a tampered kubelet");
       const errors = errorsOf(failure);
@@ -219,7 +222,9 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
         `${machine.name}: containerd restarted`,
       );
       assert.equal((await inMachine(machine, "systemctl is-active containerd.service")).trim(), "active");
-      await inMachine(machine, "dpkg-query -W -f='${db:Status-Status}' containerd | grep -qx installed");
+      // The pinned containerd release (the lab's build of it), not a distribution package.
+      assert.match(await inMachine(machine, "containerd --version"), / v2\.3\.4 /);
+      await inMachine(machine, "! dpkg-query -W -f='${db:Status-Status}' containerd | grep -qx installed");
       assert.deepEqual((await scriptRuns(machine)).slice(runs[i]!.length), ["install-containerd update"]);
       await inMachine(machine, "test -f /etc/containerd/certs.d/docker.io/hosts.toml");
     }

@@ -29,7 +29,7 @@ function stackFile(
   name: string,
   machines: { name: string; address: string; port: number; hostKey?: string }[],
 ): string {
-  const lines = ["cluster:", "  name: keys", '  kubernetesVersion: "1.34.4"', "machines:"];
+  const lines = ["cluster:", "  name: keys", '  kubernetesVersion: "1.36.4"', "machines:"];
   for (const [i, m] of machines.entries()) {
     lines.push(
       `  - name: ${m.name}`,

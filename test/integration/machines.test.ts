@@ -127,23 +127,29 @@ describe("test machines (systemd-nspawn)", { timeout: 900_000 }, () => {
     );
   });
 
-  test("the artifact mirror serves the pinned test doubles, and a wrong file on request", async () => {
+  test("the artifact mirror serves the lab's builds or test doubles, and a wrong file on request", async () => {
     const [machine] = machines();
-    const path = kubeBinaryPath("1.34.4", "amd64", "kubelet");
-    const pinned = lab!.artifacts.pins.kubernetes["1.34.4"]!.binaries.amd64.kubelet;
-    const fetch = `curl -fsS ${shellQuote(`${lab!.artifactBaseUrl}/v1.34.4/bin/linux/amd64/kubelet`)} | sha256sum`;
+    const path = kubeBinaryPath("1.36.4", "amd64", "kubelet");
+    const pinned = lab!.artifacts.pins.kubernetes["1.36.4"]!.binaries.amd64.kubelet;
+    const fetch = `curl -fsS ${shellQuote(`${lab!.artifactBaseUrl}/v1.36.4/bin/linux/amd64/kubelet`)} | sha256sum`;
     assert.equal((await sh(machine!, fetch)).split(" ")[0], pinned);
     assert.equal(lab!.artifacts.sha256[path], pinned);
     const restore = lab!.artifacts.serveWrongFile(path);
     assert.notEqual((await sh(machine!, fetch)).split(" ")[0], pinned);
     restore();
     assert.equal((await sh(machine!, fetch)).split(" ")[0], pinned);
-    // crictl ships as a tarball with `crictl` at its top, as install-kubelet expects.
-    const tarball = `${lab!.crictlBaseUrl}/v1.34.0/crictl-v1.34.0-linux-amd64.tar.gz`;
-    const unpack = `cd "$(mktemp -d)" && curl -fsSLo c.tgz ${shellQuote(tarball)} && sha256sum c.tgz && tar -xzf c.tgz crictl`;
-    const out = await sh(machine!, `${unpack} && ./crictl version`);
-    assert.equal(out.split(" ")[0], lab!.artifacts.pins.crictl["1.34.0"]!.amd64);
-    assert.match(out, /^nodeforge test double: crictl version$/m);
+    // crictl ships as a tarball with `crictl` at its top, as install-kubelet expects: the lab's build of the
+    // release .ci/install-cluster-components makes (1.36.0), a double of the others.
+    for (const [version, says] of [
+      ["1.36.0", /^crictl version v1\.36\.0$/m],
+      ["1.35.0", /^nodeforge test double: crictl --version$/m],
+    ] as const) {
+      const tarball = `${lab!.crictlBaseUrl}/v${version}/crictl-v${version}-linux-amd64.tar.gz`;
+      const unpack = `cd "$(mktemp -d)" && curl -fsSLo c.tgz ${shellQuote(tarball)} && sha256sum c.tgz && tar -xzf c.tgz crictl`;
+      const out = await sh(machine!, `${unpack} && ./crictl --version`);
+      assert.equal(out.split(" ")[0], lab!.artifacts.pins.crictl[version]!.amd64);
+      assert.match(out, says);
+    }
   });
 
   test("stop() ends every process and removes namespaces, veths and the bridge", async () => {

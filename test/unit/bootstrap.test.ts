@@ -44,7 +44,7 @@ function haStack(extraCluster = "") {
   const yaml = [
     "cluster:",
     "  name: ha",
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     "  controlPlaneEndpoint: 192.0.2.100:6443",
     extraCluster,
     "machines:",

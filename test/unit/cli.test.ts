@@ -20,7 +20,7 @@ describe("nodeforge validate", () => {
   it("exits 0 on a valid file and says what it found", () => {
     const run = nodeforge("validate", example);
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /example-baremetal\.yaml: valid \(3 machine\(s\), Kubernetes 1\.34\.4\)/);
+    assert.match(run.stdout, /example-baremetal\.yaml: valid \(3 machine\(s\), Kubernetes 1\.36\.4\)/);
   });
 
   it("exits 2 and lists every problem as file:line:col: path: message", () => {
@@ -53,7 +53,7 @@ describe("nodeforge render", () => {
     assert.equal(run.status, 0, run.stderr);
     const manifest = readFileSync(join(out, "MANIFEST"), "utf8");
     assert.match(manifest, /^step 01-preflight: /m);
-    assert.match(manifest, /^ {2}file \/etc\/yum\.repos\.d\/nodeforge-containerd\.repo mode 0644 owner root:root$/m);
+    assert.match(manifest, /^ {2}file \/etc\/systemd\/system\/containerd\.service mode 0644 owner root:root$/m);
     assert.match(readFileSync(join(out, "files", "etc", "containerd", "config.toml"), "utf8"), /SystemdCgroup = true/);
     assert.match(readFileSync(join(out, "steps", "02-install-containerd.sh"), "utf8"), /dnf -q -y install/);
     assert.equal(statSync(join(out, "steps", "04-configure-kubelet.delete.sh")).mode & 0o777, 0o755);

@@ -57,7 +57,7 @@ function stackFile(cniLines: string[]): string {
   const text = [
     "cluster:",
     "  name: lab",
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     "  podCIDR: 10.32.0.0/16",
     ...cniLines,
     "machines:",

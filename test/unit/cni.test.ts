@@ -78,7 +78,7 @@ function stackText({ cni = [], cluster = [], controlPlanes = 1 }: StackOptions =
   return [
     "cluster:",
     "  name: lab",
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     ...(controlPlanes > 1 ? ["  controlPlaneEndpoint: 192.0.2.100:6443"] : []),
     ...cluster.map((l) => `  ${l}`),
     ...cni,

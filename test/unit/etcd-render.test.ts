@@ -394,7 +394,7 @@ describe("from a stack file", () => {
     const lines = [
       "cluster:",
       "  name: metal",
-      '  kubernetesVersion: "1.34.4"',
+      '  kubernetesVersion: "1.36.4"',
       "machines:",
       "  - name: cp-1",
       "    address: 192.0.2.10",

@@ -36,7 +36,7 @@ function externalEtcdStack() {
   const yaml = [
     "cluster:",
     "  name: ext",
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     "etcd:",
     "  external:",
     "    machines:",

@@ -11,7 +11,7 @@ test("index.ts loads the configured stack file and registers every machine's ste
     ["nodeforge:sshPrivateKey"],
   );
   const program = (await import("../../index")) as { nodes: unknown; kubernetesVersion: string };
-  assert.equal(program.kubernetesVersion, "1.34.4");
+  assert.equal(program.kubernetesVersion, "1.36.4");
   assert.deepEqual(await outputValue(program.nodes as pulumi.Input<unknown>), [
     { name: "cp-1", role: "control-plane", address: "192.0.2.10" },
     { name: "worker-1", role: "worker", address: "192.0.2.21" },

@@ -112,8 +112,8 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     crictlBaseUrl: "https://mirror.example.internal/~ops/cri%7Etools",
     cniPluginsBaseUrl: "https://mirror.example.internal/~ops/cni%2Bplugins",
     etcdBaseUrl: "https://mirror.example.internal/~ops/etcd%2Breleases",
-    rhelContainerdRepoUrl: "https://mirror.example.internal/~ops/rhel/$releasever/$basearch/stable",
-    rhelContainerdRepoGpgKey: "https://mirror.example.internal/~ops/gpg%2Bkey",
+    containerdBaseUrl: "https://mirror.example.internal/~ops/containerd%2Breleases",
+    runcBaseUrl: "https://mirror.example.internal/~ops/runc%7Ereleases",
   };
   const registryMirrors = { "docker.io": ["https://mirror.example.internal/~ops/%7Ecache:5000"] };
   const rendered = renderStack("shell-characters", ipv4StackYaml({ artifacts, registryMirrors }));
@@ -126,13 +126,10 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     assert.deepEqual(first.stack.containerd.registryMirrors, registryMirrors);
   });
 
-  it("every script parses, and no script carries the dnf repository URL (it belongs in a file)", async () => {
+  it("every script parses", async () => {
     for (const machine of rendered) {
       for (const step of machine.steps) {
         for (const script of [step.script, step.deleteScript ?? ""]) {
-          for (const word of ["$basearch", "$releasever", artifacts.rhelContainerdRepoUrl]) {
-            assert.equal(script.includes(word), false, `${machine.machine.name} ${step.step.name}: ${word}`);
-          }
           const path = join(mkdtempSync(join(TMP, "parse-")), "script.sh");
           writeFileSync(path, script);
           assert.deepEqual(await runProcess("dash", ["-n", path]), { code: 0, stdout: "", stderr: "" });
@@ -141,12 +138,32 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     }
   });
 
-  it("the .repo file keeps $releasever and $basearch literally for dnf to expand", () => {
-    const repo = fileOf(stepOf(rocky, "install-containerd"), "/etc/yum.repos.d/nodeforge-containerd.repo");
-    assert.ok(
-      repo.split("\n").includes("baseurl=https://mirror.example.internal/~ops/rhel/$releasever/$basearch/stable"),
-    );
-    assert.ok(repo.split("\n").includes("gpgkey=https://mirror.example.internal/~ops/gpg%2Bkey"));
+  it("containerd and runc URLs appear single-quoted and arrive as exactly one argument each", async () => {
+    const script = stepOf(rocky, "install-containerd").script;
+    const containerd = `${artifacts.containerdBaseUrl}/v2.3.4/containerd-2.3.4-linux-arm64.tar.gz`;
+    const runc = `${artifacts.runcBaseUrl}/v1.4.3/runc.arm64`;
+    const rest = [containerd, runc].reduce((text, url) => text.split(shellQuote(url)).join(""), script);
+    assert.equal(rest.includes(artifacts.containerdBaseUrl), false);
+    assert.equal(rest.includes(artifacts.runcBaseUrl), false);
+    const calls = script
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => /^nf_(install_binary|fetch) [^"$]/.test(line));
+    const program = [
+      'nf_install_binary() { printf "%s\\n" "$#" "$@"; }',
+      'nf_fetch() { nf_install_binary "$@"; }',
+      ...calls,
+    ];
+    const expected = [
+      ["3", containerd, DEFAULT_PINS.containerd["2.3.4"]?.arm64, "/var/lib/nodeforge/containerd.tar.gz"],
+      ["3", runc, DEFAULT_PINS.runc.sha256.arm64, "/usr/local/sbin/runc"],
+    ];
+    assert.deepEqual(await shellPrints("dash", program.join("\n")), {
+      code: 0,
+      stdout: `${expected.flat().join("\n")}\n`,
+      stderr: "",
+    });
+    assert.equal(existsSync(MARKER), false);
   });
 
   it("registry mirror URLs reach hosts.toml as TOML strings, unchanged", () => {
@@ -158,13 +175,13 @@ describe("stack values the schema allows reach scripts only quoted", () => {
 
   it("download URLs appear single-quoted and arrive as exactly one argument each", async () => {
     const script = stepOf(rocky, "install-kubelet").script;
-    const kubelet = `${artifacts.kubernetesBaseUrl}/v1.34.4/bin/linux/arm64/kubelet`;
-    const crictl = `${artifacts.crictlBaseUrl}/v1.34.0/crictl-v1.34.0-linux-arm64.tar.gz`;
+    const kubelet = `${artifacts.kubernetesBaseUrl}/v1.36.4/bin/linux/arm64/kubelet`;
+    const crictl = `${artifacts.crictlBaseUrl}/v1.36.0/crictl-v1.36.0-linux-arm64.tar.gz`;
     const cniPlugins = `${artifacts.cniPluginsBaseUrl}/v1.9.1/cni-plugins-linux-arm64-v1.9.1.tgz`;
-    assert.ok(script.includes(`nf_install_binary 'http://mirror.example.internal:8080/~ops/k8s%2Brelease/v1.34.4/`));
+    assert.ok(script.includes(`nf_install_binary 'http://mirror.example.internal:8080/~ops/k8s%2Brelease/v1.36.4/`));
     // Outside their quoted form the base URLs must not occur at all.
     const quotedUrls = ["kubelet", "kubeadm", "kubectl"]
-      .map((name) => shellQuote(`${artifacts.kubernetesBaseUrl}/v1.34.4/bin/linux/arm64/${name}`))
+      .map((name) => shellQuote(`${artifacts.kubernetesBaseUrl}/v1.36.4/bin/linux/arm64/${name}`))
       .concat(shellQuote(crictl), shellQuote(cniPlugins));
     const rest = quotedUrls.reduce((text, quoted) => text.split(quoted).join(""), script);
     assert.equal(rest.includes(artifacts.kubernetesBaseUrl), false);
@@ -184,13 +201,13 @@ describe("stack values the schema allows reach scripts only quoted", () => {
       ...calls,
     ];
     const result = await shellPrints("dash", program.join("\n"));
-    const pins = DEFAULT_PINS.kubernetes["1.34.4"]?.binaries.arm64;
+    const pins = DEFAULT_PINS.kubernetes["1.36.4"]?.binaries.arm64;
     assert.ok(pins);
     const expected = [
       ["3", kubelet, pins.kubelet, "/usr/local/bin/kubelet"],
       ["3", kubelet.replace(/kubelet$/, "kubeadm"), pins.kubeadm, "/usr/local/bin/kubeadm"],
       ["3", kubelet.replace(/kubelet$/, "kubectl"), pins.kubectl, "/usr/local/bin/kubectl"],
-      ["3", crictl, DEFAULT_PINS.crictl["1.34.0"]?.arm64, "/var/lib/nodeforge/crictl.tar.gz"],
+      ["3", crictl, DEFAULT_PINS.crictl["1.36.0"]?.arm64, "/var/lib/nodeforge/crictl.tar.gz"],
       ["3", cniPlugins, DEFAULT_PINS.cniPlugins["1.9.1"]?.arm64, "/var/lib/nodeforge/cni-plugins.tgz"],
     ];
     assert.deepEqual(result, { code: 0, stdout: `${expected.flat().join("\n")}\n`, stderr: "" });

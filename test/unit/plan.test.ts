@@ -108,7 +108,7 @@ describe("kubelet.failCgroupV1", () => {
 });
 
 describe("containerd.restrictOOMScoreAdj", () => {
-  it("true sets the CRI plugin's restrict_oom_score_adj, in config.toml only", () => {
+  it("true sets the CRI runtime plugin's restrict_oom_score_adj, in config.toml only", () => {
     const before = plan();
     const after = plan("containerd:\n  restrictOOMScoreAdj: true\n");
     assert.deepEqual(changedFiles(before, after), ["/etc/containerd/config.toml"]);
@@ -117,7 +117,7 @@ describe("containerd.restrictOOMScoreAdj", () => {
         p.get("install-containerd")?.files.find((f) => f.path === "/etc/containerd/config.toml")?.content ?? "",
       );
     const cri = (p: Map<string, PlannedStep>) =>
-      ((config(p).plugins as Record<string, unknown>)["io.containerd.grpc.v1.cri"] ?? {}) as Record<string, unknown>;
+      ((config(p).plugins as Record<string, unknown>)["io.containerd.cri.v1.runtime"] ?? {}) as Record<string, unknown>;
     assert.equal(cri(after).restrict_oom_score_adj, true);
     assert.equal("restrict_oom_score_adj" in cri(before), false);
   });

@@ -23,11 +23,12 @@ const HOST_KEY_CP = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMBhQa8V9LpMR1rfCvKqZc3
 const HOST_KEY_WORKER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJNe/Yg7c1oRkMINU14MgVNZkSYKXaui9Y4cnw9imqAI";
 
 /** The valid base document: every section present, so that every field can be changed in place. */
+const RUNC_LINE = "  runcBaseUrl: https://github.com/opencontainers/runc/releases/download";
 const BASE = [
   "# yaml-language-server: $schema=../schemas/stack.schema.json",
   "cluster:",
   "  name: lab",
-  '  kubernetesVersion: "1.34.4"',
+  '  kubernetesVersion: "1.36.4"',
   "  podCIDR: 10.244.0.0/16",
   "  serviceCIDR: 10.96.0.0/12",
   "  dnsDomain: cluster.local",
@@ -49,8 +50,8 @@ const BASE = [
   "artifacts:",
   "  kubernetesBaseUrl: https://dl.k8s.io/release",
   "  crictlBaseUrl: https://github.com/kubernetes-sigs/cri-tools/releases/download",
-  "  rhelContainerdRepoUrl: https://download.docker.com/linux/rhel/$releasever/$basearch/stable",
-  "  rhelContainerdRepoGpgKey: https://download.docker.com/linux/rhel/gpg",
+  "  containerdBaseUrl: https://github.com/containerd/containerd/releases/download",
+  "  runcBaseUrl: https://github.com/opencontainers/runc/releases/download",
   "ssh:",
   "  user: ops",
   "  sudo: true",
@@ -218,7 +219,7 @@ describe("required properties", () => {
   });
 
   it("cluster.kubernetesVersion", () => {
-    const text = removeLine(BASE, '  kubernetesVersion: "1.34.4"');
+    const text = removeLine(BASE, '  kubernetesVersion: "1.36.4"');
     expectIssue(text, "cluster.kubernetesVersion", "is required", "cluster:");
   });
 
@@ -427,10 +428,10 @@ describe("values that do not match their pattern", () => {
   });
 
   it("URL with a quote", () => {
-    const line = `  rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg'"`;
-    const text = replaceLine(BASE, "  rhelContainerdRepoGpgKey: https://download.docker.com/linux/rhel/gpg", line);
-    const message = `"https://download.docker.com/linux/rhel/gpg'" ${HTTP_URL}`;
-    expectIssue(text, "artifacts.rhelContainerdRepoGpgKey", message, line);
+    const line = `  runcBaseUrl: "https://github.com/opencontainers/runc/releases/download'"`;
+    const text = replaceLine(BASE, RUNC_LINE, line);
+    const message = `"https://github.com/opencontainers/runc/releases/download'" ${HTTP_URL}`;
+    expectIssue(text, "artifacts.runcBaseUrl", message, line);
   });
 
   it("URL with a command substitution", () => {
@@ -444,8 +445,7 @@ describe("values that do not match their pattern", () => {
   });
 
   it("artifacts.sha256: a checksum that is not 64 hex digits, an arch missing a binary, an unknown arch", () => {
-    const rhelKey = "  rhelContainerdRepoGpgKey: https://download.docker.com/linux/rhel/gpg";
-    const sums = (extra: string[]) => replaceLine(BASE, rhelKey, [rhelKey, "  sha256:", ...extra].join("\n"));
+    const sums = (extra: string[]) => replaceLine(BASE, RUNC_LINE, [RUNC_LINE, "  sha256:", ...extra].join("\n"));
     const hex = "a".repeat(64);
     const full = ["kubelet", "kubeadm", "kubectl", "crictl"].map((b) => `      ${b}: "${hex}"`);
     const short = sums(["    amd64:", `      kubelet: "${"a".repeat(63)}"`, ...full.slice(1)]);
@@ -469,9 +469,9 @@ describe("values that do not match their pattern", () => {
   });
 
   it("Kubernetes version with a leading v", () => {
-    const line = '  kubernetesVersion: "v1.34.4"';
-    const text = replaceLine(BASE, '  kubernetesVersion: "1.34.4"', line);
-    const message = `"v1.34.4" must be a version like 1.34.4 (no leading 'v')`;
+    const line = '  kubernetesVersion: "v1.36.4"';
+    const text = replaceLine(BASE, '  kubernetesVersion: "1.36.4"', line);
+    const message = `"v1.36.4" must be a version like 1.36.4 (no leading 'v')`;
     expectIssue(text, "cluster.kubernetesVersion", message, line);
   });
 
@@ -536,7 +536,7 @@ describe("values of the wrong type", () => {
   });
 
   it("Kubernetes version as a number", () => {
-    const text = replaceLine(BASE, '  kubernetesVersion: "1.34.4"', "  kubernetesVersion: 1.34");
+    const text = replaceLine(BASE, '  kubernetesVersion: "1.36.4"', "  kubernetesVersion: 1.34");
     expectIssue(text, "cluster.kubernetesVersion", "1.34 must be of type string", "  kubernetesVersion: 1.34");
   });
 
@@ -700,27 +700,20 @@ describe("cluster CIDRs", () => {
 describe("cluster settings", () => {
   it("unsupported Kubernetes version lists the supported ones", () => {
     const supported = supportedKubernetesVersions(DEFAULT_PINS);
-    assert.ok(supported.includes("1.34.4") && supported.length > 1, "test setup: pins changed shape");
-    const text = replaceLine(BASE, '  kubernetesVersion: "1.34.4"', '  kubernetesVersion: "1.30.0"');
+    assert.ok(supported.includes("1.36.4") && supported.length > 1, "test setup: pins changed shape");
+    const text = replaceLine(BASE, '  kubernetesVersion: "1.36.4"', '  kubernetesVersion: "1.30.0"');
     const message = `'1.30.0' is not supported; supported versions: ${supported.join(", ")}`;
     expectIssue(text, "cluster.kubernetesVersion", message, '  kubernetesVersion: "1.30.0"');
   });
 
   it("supported versions come from the pins passed in", () => {
-    const release = DEFAULT_PINS.kubernetes["1.34.4"];
-    assert.ok(release, "test setup: 1.34.4 is pinned");
-    const pins: Pins = {
-      kubernetes: { "1.35.1": release, "1.36.0": release },
-      crictl: DEFAULT_PINS.crictl,
-      cniPlugins: DEFAULT_PINS.cniPlugins,
-      etcd: DEFAULT_PINS.etcd,
-      kubeVipImage: DEFAULT_PINS.kubeVipImage,
-      cni: DEFAULT_PINS.cni,
-    };
-    const message = "'1.34.4' is not supported; supported versions: 1.35.1, 1.36.0";
+    const release = DEFAULT_PINS.kubernetes["1.36.4"];
+    assert.ok(release, "test setup: 1.36.4 is pinned");
+    const pins: Pins = { ...DEFAULT_PINS, kubernetes: { "1.35.1": release, "1.36.0": release } };
+    const message = "'1.36.4' is not supported; supported versions: 1.35.1, 1.36.0";
     expectIssues(
       BASE,
-      [{ path: "cluster.kubernetesVersion", message, line: lineOf(BASE, '  kubernetesVersion: "1.34.4"') }],
+      [{ path: "cluster.kubernetesVersion", message, line: lineOf(BASE, '  kubernetesVersion: "1.36.4"') }],
       pins,
     );
   });
@@ -956,7 +949,7 @@ describe("several errors at once", () => {
   });
 
   it("lists every semantic error: cluster first, then each machine in order, then the machine list", () => {
-    let text = replaceLine(BASE, '  kubernetesVersion: "1.34.4"', '  kubernetesVersion: "1.29.0"');
+    let text = replaceLine(BASE, '  kubernetesVersion: "1.36.4"', '  kubernetesVersion: "1.29.0"');
     text = replaceLine(text, "  containerRuntime: containerd", "  containerRuntime: cri-o");
     text = replaceLine(text, "  serviceCIDR: 10.96.0.0/12", "  serviceCIDR: 10.244.0.0/20");
     text = replaceLine(text, "    role: control-plane", "    role: worker");
@@ -1106,15 +1099,14 @@ function valueField(line: string, path: string, sentence: string): InjectionFiel
 const KEY_NAME = "must be a Pulumi config key name: letters, digits and '_'";
 const QUANTITY = "must be a Kubernetes quantity like 100m or 256Mi";
 const CRICTL_LINE = "  crictlBaseUrl: https://github.com/kubernetes-sigs/cri-tools/releases/download";
-const RHEL_REPO_LINE = "  rhelContainerdRepoUrl: https://download.docker.com/linux/rhel/$releasever/$basearch/stable";
-const RHEL_KEY_LINE = "  rhelContainerdRepoGpgKey: https://download.docker.com/linux/rhel/gpg";
+const CONTAINERD_LINE = "  containerdBaseUrl: https://github.com/containerd/containerd/releases/download";
 
 const INJECTION_FIELDS: Record<string, InjectionField> = {
   "cluster.name": valueField("  name: lab", "cluster.name", RFC1123),
   "cluster.kubernetesVersion": valueField(
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     "cluster.kubernetesVersion",
-    "must be a version like 1.34.4 (no leading 'v')",
+    "must be a version like 1.36.4 (no leading 'v')",
   ),
   "cluster.podCIDR": valueField("  podCIDR: 10.244.0.0/16", "cluster.podCIDR", "must be a CIDR like 10.244.0.0/16"),
   "cluster.serviceCIDR": valueField(
@@ -1173,12 +1165,8 @@ const INJECTION_FIELDS: Record<string, InjectionField> = {
     HTTP_URL,
   ),
   "artifacts.crictlBaseUrl": valueField(CRICTL_LINE, "artifacts.crictlBaseUrl", HTTP_URL),
-  "artifacts.rhelContainerdRepoUrl": valueField(
-    RHEL_REPO_LINE,
-    "artifacts.rhelContainerdRepoUrl",
-    "must be an http(s) URL without spaces or quotes",
-  ),
-  "artifacts.rhelContainerdRepoGpgKey": valueField(RHEL_KEY_LINE, "artifacts.rhelContainerdRepoGpgKey", HTTP_URL),
+  "artifacts.containerdBaseUrl": valueField(CONTAINERD_LINE, "artifacts.containerdBaseUrl", HTTP_URL),
+  "artifacts.runcBaseUrl": valueField(RUNC_LINE, "artifacts.runcBaseUrl", HTTP_URL),
   "registry mirror host": {
     line: "    docker.io:",
     valid: "docker.io",

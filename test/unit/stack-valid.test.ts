@@ -122,7 +122,7 @@ function stackText(options: { cluster?: string[]; extra?: string[]; cp?: string[
     SCHEMA_LINE,
     "cluster:",
     "  name: lab",
-    '  kubernetesVersion: "1.34.4"',
+    '  kubernetesVersion: "1.36.4"',
     ...(options.cluster ?? []).map((l) => `  ${l}`),
     ...(options.extra ?? []),
     "machines:",
@@ -150,7 +150,7 @@ describe("the example stack", () => {
     assert.equal(spec.file, file);
     assert.deepEqual(spec.cluster, {
       name: "metal",
-      kubernetesVersion: "1.34.4",
+      kubernetesVersion: "1.36.4",
       podCIDR: "10.244.0.0/16",
       serviceCIDR: "10.96.0.0/12",
       dnsDomain: "cluster.local",
@@ -216,7 +216,7 @@ describe("defaults", () => {
   it("fill in the cluster network, DNS domain and runtime", () => {
     assert.deepEqual(spec.cluster, {
       name: "lab",
-      kubernetesVersion: "1.34.4",
+      kubernetesVersion: "1.36.4",
       podCIDR: "10.244.0.0/16",
       serviceCIDR: "10.96.0.0/12",
       dnsDomain: "cluster.local",
@@ -262,8 +262,8 @@ describe("defaults", () => {
       crictlBaseUrl: "https://github.com/kubernetes-sigs/cri-tools/releases/download",
       cniPluginsBaseUrl: "https://github.com/containernetworking/plugins/releases/download",
       etcdBaseUrl: "https://github.com/etcd-io/etcd/releases/download",
-      rhelContainerdRepoUrl: "https://download.docker.com/linux/rhel/$releasever/$basearch/stable",
-      rhelContainerdRepoGpgKey: "https://download.docker.com/linux/rhel/gpg",
+      containerdBaseUrl: "https://github.com/containerd/containerd/releases/download",
+      runcBaseUrl: "https://github.com/opencontainers/runc/releases/download",
       sha256: {},
     });
     assert.deepEqual(spec.containerd, { registryMirrors: {}, restrictOOMScoreAdj: false });
@@ -280,7 +280,7 @@ describe("defaults", () => {
     );
     assert.deepEqual(custom.cluster, {
       name: "lab",
-      kubernetesVersion: "1.34.4",
+      kubernetesVersion: "1.36.4",
       podCIDR: "172.16.0.0/16",
       serviceCIDR: "10.96.0.0/12",
       dnsDomain: "cluster.local",

@@ -25,11 +25,7 @@ import { dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse as parseToml } from "smol-toml";
 import { parse as parseYaml } from "yaml";
-import {
-  DEFAULT_PINS,
-  DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY,
-  DEFAULT_RHEL_CONTAINERD_REPO_URL,
-} from "../../modules/pins";
+import { DEFAULT_PINS } from "../../modules/pins";
 import { projectRoot } from "../../modules/project-root";
 import { render, shellQuote } from "../../modules/render";
 import type { OsName } from "../../modules/stack";
@@ -41,8 +37,10 @@ import {
   FIXTURE_TAINTS,
   fileOf,
   ipv4StackYaml,
+  MIRROR_CONTAINERD_BASE,
   MIRROR_CRICTL_BASE,
   MIRROR_K8S_BASE,
+  MIRROR_RUNC_BASE,
   REGISTRY_MIRRORS,
   renderAll,
   renderStack,
@@ -61,9 +59,8 @@ const KUBELET_DROP_IN = "/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf";
 const KUBELET_ENV = "/etc/kubernetes/nodeforge-kubelet.env";
 const KUBELET_UNIT = "/etc/systemd/system/kubelet.service";
 const CONTAINERD_CONFIG = "/etc/containerd/config.toml";
-const CONTAINERD_DROP_IN = "/etc/systemd/system/containerd.service.d/10-nodeforge.conf";
+const CONTAINERD_UNIT = "/etc/systemd/system/containerd.service";
 const CRICTL_CONFIG = "/etc/crictl.yaml";
-const RHEL_REPO = "/etc/yum.repos.d/nodeforge-containerd.repo";
 const UPSTREAM_K8S_BASE = "https://dl.k8s.io/release";
 const UPSTREAM_CRICTL_BASE = "https://github.com/kubernetes-sigs/cri-tools/releases/download";
 
@@ -163,30 +160,13 @@ describe("systemd units and drop-ins: systemd-analyze verify prints nothing", { 
    * verify runs in a temporary root (--root): systemd then resolves every path inside that tree, so the
    * "is the ExecStart= command executable" check is real and independent of this host. The tree holds a copy
    * of this host's own system units (sysinit.target and the like), nodeforge's rendered units under
-   * /etc/systemd/system, stand-in executables at exactly the paths install-kubelet installs binaries to, and
-   * a stand-in for the containerd.service the OS package installs (the base unit of nodeforge's drop-in).
+   * /etc/systemd/system, and stand-in executables at exactly the paths install-kubelet and install-containerd
+   * install programs to (and /sbin/modprobe, which containerd's unit runs first).
    * systemd-analyze only warns about unknown keys and sections, so any output at all is a failure.
    */
   const hostUnits = ["/usr/lib/systemd/system", "/lib/systemd/system"].find((d) =>
     existsSync(join(d, "sysinit.target")),
   );
-  const containerdStandIn = [
-    "# Test stand-in for the unit the distribution's containerd package installs.",
-    "[Unit]",
-    "Description=containerd container runtime (test stand-in)",
-    "After=network.target local-fs.target",
-    "",
-    "[Service]",
-    "ExecStart=/usr/bin/containerd",
-    "Type=notify",
-    "Delegate=yes",
-    "KillMode=process",
-    "",
-    "[Install]",
-    "WantedBy=multi-user.target",
-    "",
-  ].join("\n");
-
   function writeExecutable(path: string): void {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, "#!/bin/sh\n# test stand-in\nexit 0\n");
@@ -199,8 +179,7 @@ describe("systemd units and drop-ins: systemd-analyze verify prints nothing", { 
     const root = mkdtempSync(join(TMP, "root-"));
     const unitDir = realpathSync(hostUnits);
     cpSync(unitDir, join(root, unitDir), { recursive: true, verbatimSymlinks: true });
-    writeFileSync(join(root, unitDir, "containerd.service"), containerdStandIn);
-    for (const path of [...executables, "/usr/bin/containerd"]) writeExecutable(join(root, path));
+    for (const path of [...executables, "/sbin/modprobe"]) writeExecutable(join(root, path));
     const units = new Set<string>();
     for (const file of files.filter((f) => f.path.startsWith("/etc/systemd/system/"))) {
       mkdirSync(dirname(join(root, file.path)), { recursive: true });
@@ -217,8 +196,10 @@ describe("systemd units and drop-ins: systemd-analyze verify prints nothing", { 
     };
   }
 
-  const binaries = (rendered: RenderedMachine) =>
-    kubernetesArtifacts(stepContext(rendered.stack, rendered.machine)).map((a) => a.dest);
+  const binaries = (rendered: RenderedMachine) => [
+    ...kubernetesArtifacts(stepContext(rendered.stack, rendered.machine)).map((a) => a.dest),
+    "/usr/local/bin/containerd",
+  ];
 
   for (const rendered of RENDERED) {
     it(label(rendered), async () => {
@@ -254,18 +235,18 @@ describe("systemd units and drop-ins: systemd-analyze verify prints nothing", { 
       assert.equal(result.ok, false);
     });
 
-    it("an unknown key in containerd's drop-in (checked together with its base unit)", async () => {
+    it("an unknown key in containerd.service", async () => {
       const result = await verifyUnits(
-        broken(CONTAINERD_DROP_IN, (c) => `${c}Foo=bar\n`),
+        broken(CONTAINERD_UNIT, (c) => c.replace("[Service]\n", "[Service]\nFoo=bar\n")),
         binaries(first),
       );
-      assert.match(result.output, /10-nodeforge\.conf:\d+: Unknown key 'Foo'/);
+      assert.match(result.output, /containerd\.service:\d+: Unknown key 'Foo'/);
       assert.equal(result.ok, false);
     });
 
-    it("a bad value in containerd's drop-in", async () => {
+    it("a bad value in containerd.service", async () => {
       const result = await verifyUnits(
-        broken(CONTAINERD_DROP_IN, (c) => c.replace("Restart=always", "Restart=sometimes")),
+        broken(CONTAINERD_UNIT, (c) => c.replace("Restart=always", "Restart=sometimes")),
         binaries(first),
       );
       assert.match(result.output, /restart specifier/);
@@ -286,18 +267,22 @@ describe("containerd TOML files parse and carry the values the kubelet and the s
       const { stack } = rendered;
       const step = stepOf(rendered, "install-containerd");
       const config = parseToml(fileOf(step, CONTAINERD_CONFIG));
-      const cri = at(config, "plugins", "io.containerd.grpc.v1.cri");
-      assert.equal(at(config, "version"), 2);
+      const images = at(config, "plugins", "io.containerd.cri.v1.images");
+      const runtime = at(config, "plugins", "io.containerd.cri.v1.runtime");
+      // Version 3: the config of containerd 2.x, the only releases nodeforge installs.
+      assert.equal(at(config, "version"), 3);
+      const containerdVersion = DEFAULT_PINS.kubernetes[stack.cluster.kubernetesVersion]?.containerdVersion ?? "";
+      assert.match(containerdVersion, /^2\./);
       assert.equal(at(config, "grpc", "address"), "/run/containerd/containerd.sock");
       const pause = DEFAULT_PINS.kubernetes[stack.cluster.kubernetesVersion]?.pauseImage;
-      assert.equal(at(cri, "sandbox_image"), pause);
-      assert.equal(pause, "registry.k8s.io/pause:3.10.1");
-      assert.equal(at(cri, "containerd", "default_runtime_name"), "runc");
-      assert.equal(at(cri, "containerd", "runtimes", "runc", "runtime_type"), "io.containerd.runc.v2");
-      assert.equal(at(cri, "containerd", "runtimes", "runc", "options", "SystemdCgroup"), true);
-      assert.equal(at(cri, "cni", "bin_dir"), "/opt/cni/bin");
-      assert.equal(at(cri, "cni", "conf_dir"), "/etc/cni/net.d");
-      assert.equal(at(cri, "registry", "config_path"), "/etc/containerd/certs.d");
+      assert.equal(at(images, "pinned_images", "sandbox"), pause);
+      assert.match(pause ?? "", /^registry\.k8s\.io\/pause:3\.10\.[12]$/);
+      assert.equal(at(runtime, "containerd", "default_runtime_name"), "runc");
+      assert.equal(at(runtime, "containerd", "runtimes", "runc", "runtime_type"), "io.containerd.runc.v2");
+      assert.equal(at(runtime, "containerd", "runtimes", "runc", "options", "SystemdCgroup"), true);
+      assert.deepEqual(at(runtime, "cni", "bin_dirs"), ["/opt/cni/bin"]);
+      assert.equal(at(runtime, "cni", "conf_dir"), "/etc/cni/net.d");
+      assert.equal(at(images, "registry", "config_path"), "/etc/containerd/certs.d");
 
       const hostsFiles = step.files.filter((f) => f.path.startsWith("/etc/containerd/certs.d/")).map((f) => f.path);
       const mirrors = rendered.variant === "ipv4" ? REGISTRY_MIRRORS : {};
@@ -319,11 +304,16 @@ describe("containerd TOML files parse and carry the values the kubelet and the s
   }
 
   it("the sandbox image follows the Kubernetes version's pin", () => {
-    const [machine] = renderStack("k8s-1.36", ipv4StackYaml({ kubernetesVersion: "1.36.3" }));
-    assert.ok(machine);
-    const config = parseToml(fileOf(stepOf(machine, "install-containerd"), CONTAINERD_CONFIG));
-    assert.equal(at(config, "plugins", "io.containerd.grpc.v1.cri", "sandbox_image"), "registry.k8s.io/pause:3.10.2");
-    assert.equal(DEFAULT_PINS.kubernetes["1.36.3"]?.pauseImage, "registry.k8s.io/pause:3.10.2");
+    for (const [version, pause] of [
+      ["1.35.8", "registry.k8s.io/pause:3.10.1"],
+      ["1.36.3", "registry.k8s.io/pause:3.10.2"],
+    ] as const) {
+      const [machine] = renderStack(`k8s-${version}`, ipv4StackYaml({ kubernetesVersion: version }));
+      assert.ok(machine);
+      const config = parseToml(fileOf(stepOf(machine, "install-containerd"), CONTAINERD_CONFIG));
+      assert.equal(at(config, "plugins", "io.containerd.cri.v1.images", "pinned_images", "sandbox"), pause);
+      assert.equal(DEFAULT_PINS.kubernetes[version]?.pauseImage, pause);
+    }
   });
 });
 
@@ -458,26 +448,21 @@ describe("OS-specific package handling and preflight identity checks", () => {
       const install = stepOf(rendered, "install-containerd");
       const uninstall = install.deleteScript ?? "";
       const rhel = machine.os === "rocky-9";
-      const repo = install.files.find((f) => f.path === RHEL_REPO);
+      // containerd and runc come from their upstream releases on every OS: no package provides them.
+      assert.equal(
+        install.files.some((f) => f.path.startsWith("/etc/yum.repos.d/")),
+        false,
+      );
+      assert.doesNotMatch(install.script, /^nf_pkg_ensure .*\b(containerd|containerd\.io|runc)\b/m);
       if (rhel) {
-        assert.ok(repo, "rocky gets the containerd.io repository");
-        // dnf expands $releasever and $basearch itself: the file must keep them literally.
-        assert.match(repo.content, /^\[nodeforge-containerd\]$/m);
-        assert.ok(repo.content.split("\n").includes(`baseurl=${DEFAULT_RHEL_CONTAINERD_REPO_URL}`));
-        assert.ok(repo.content.includes("baseurl=https://download.docker.com/linux/rhel/$releasever/$basearch/stable"));
-        assert.ok(repo.content.split("\n").includes(`gpgkey=${DEFAULT_RHEL_CONTAINERD_REPO_GPG_KEY}`));
-        assert.match(repo.content, /^gpgcheck=1$/m);
         assert.match(install.script, /^ {2}dnf -q -y install "\$@"$/m);
         assert.match(install.script, /^ {2}rpm -q "\$1"/m);
-        assert.match(install.script, /^nf_pkg_ensure .*\bcontainerd\.io\b/m);
         assert.match(uninstall, /^ {2}dnf -q -y remove "\$@"$/m);
         for (const text of [install.script, uninstall]) assert.doesNotMatch(text, /apt-get|dpkg/);
       } else {
-        assert.equal(repo, undefined);
         assert.match(install.script, /apt-get -q -y .*install --no-install-recommends "\$@"/);
         assert.match(install.script, /apt-get -q update/);
         assert.match(install.script, /dpkg-query -W/);
-        assert.match(install.script, /^nf_pkg_ensure .*\bcontainerd runc\b/m);
         assert.match(uninstall, /apt-get -q -y purge "\$@"/);
         for (const text of [install.script, uninstall]) assert.doesNotMatch(text, /\bdnf\b|\brpm\b/);
       }
@@ -515,6 +500,37 @@ describe("OS-specific package handling and preflight identity checks", () => {
       assert.match(sysctl, /^net\.ipv4\.ip_forward = 1$/m);
     }
   });
+});
+
+describe("install-containerd installs the pinned containerd and runc releases from the configured base URLs", () => {
+  for (const rendered of RENDERED) {
+    it(label(rendered), () => {
+      const { stack, machine } = rendered;
+      const release = DEFAULT_PINS.kubernetes[stack.cluster.kubernetesVersion];
+      assert.ok(release);
+      const mirrored = rendered.variant === "ipv4";
+      const containerdBase = mirrored
+        ? MIRROR_CONTAINERD_BASE
+        : "https://github.com/containerd/containerd/releases/download";
+      const runcBase = mirrored ? MIRROR_RUNC_BASE : "https://github.com/opencontainers/runc/releases/download";
+      const version = release.containerdVersion;
+      const sha = DEFAULT_PINS.containerd[version]?.[machine.arch];
+      assert.match(sha ?? "", /^[0-9a-f]{64}$/);
+      const runc = DEFAULT_PINS.runc;
+      const step = stepOf(rendered, "install-containerd");
+      const lines = step.script.split("\n").map((line) => line.trim());
+      const words = (...values: string[]) => values.map(shellQuote).join(" ");
+      const url = `${containerdBase}/v${version}/containerd-${version}-linux-${machine.arch}.tar.gz`;
+      assert.ok(lines.includes(`nf_fetch ${words(url, sha ?? "", "/var/lib/nodeforge/containerd.tar.gz")}`));
+      const runcUrl = `${runcBase}/v${runc.version}/runc.${machine.arch}`;
+      assert.ok(
+        lines.includes(`nf_install_binary ${words(runcUrl, runc.sha256[machine.arch], "/usr/local/sbin/runc")}`),
+      );
+      // The unit runs the release's containerd where the script puts it.
+      assert.match(fileOf(step, CONTAINERD_UNIT), /^ExecStart=\/usr\/local\/bin\/containerd$/m);
+      assert.ok(step.deleteScript?.includes("/var/lib/nodeforge/containerd.installed"));
+    });
+  }
 });
 
 describe("install-kubelet downloads pinned artifacts from the configured base URLs", () => {
@@ -557,15 +573,15 @@ describe("install-kubelet downloads pinned artifacts from the configured base UR
     };
     const a = scriptOf(upstream, "debian-12-amd64");
     const b = scriptOf(mirrored, "debian-12-amd64");
-    const sha = DEFAULT_PINS.kubernetes["1.34.4"]?.binaries.amd64.kubelet as string;
-    assert.ok(a.includes(`nf_install_binary https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/kubelet ${sha} `));
+    const sha = DEFAULT_PINS.kubernetes["1.36.4"]?.binaries.amd64.kubelet as string;
+    assert.ok(a.includes(`nf_install_binary https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubelet ${sha} `));
     assert.ok(
       b.includes(
-        `nf_install_binary http://mirror.example.internal:8080/k8s/release/v1.34.4/bin/linux/amd64/kubelet ${sha} `,
+        `nf_install_binary http://mirror.example.internal:8080/k8s/release/v1.36.4/bin/linux/amd64/kubelet ${sha} `,
       ),
     );
-    assert.ok(a.includes(`${UPSTREAM_CRICTL_BASE}/v1.34.0/crictl-v1.34.0-linux-amd64.tar.gz`));
-    assert.ok(b.includes("http://mirror.example.internal:8080/cri-tools/v1.34.0/crictl-v1.34.0-linux-amd64.tar.gz"));
+    assert.ok(a.includes(`${UPSTREAM_CRICTL_BASE}/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz`));
+    assert.ok(b.includes("http://mirror.example.internal:8080/cri-tools/v1.36.0/crictl-v1.36.0-linux-amd64.tar.gz"));
     assert.doesNotMatch(b, /dl\.k8s\.io|github\.com/);
   });
 });
