@@ -5,5 +5,6 @@
 export * from "./cni";
 export * from "./endpoint";
 export * from "./kubeadm";
+export * from "./kubeadm-resume";
 export * from "./kube-proxy";
 export * from "./kube-vip";

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
-import { kubeadmInitScript } from "../../modules/components/bootstrap";
+import { kubeadmInitScript, kubeadmJoinScript } from "../../modules/plan";
+import { leftoverPreflightChecks } from "../../modules/cluster-config";
+import { shellQuote } from "../../modules/render/shell";
 import { render } from "../../modules/render";
 import type { MachineSpec } from "../../modules/stack";
 import { parseStack } from "../../modules/stack";
@@ -222,7 +224,6 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       "bootstrap-token": { tokenFile: "/etc/kubernetes/nodeforge/bootstrap-token", ttlHours: 2 },
       "node-registered": { node: "worker-1" },
       "node-drain": { node: "worker-1" },
-      "kubeadm-join": { config: "/etc/kubernetes/nodeforge/kubeadm-join.yaml" },
       "kubeadm-reset": {
         owned,
         cniPaths: ["/etc/cni/net.d/10-flannel.conflist", "/run/flannel"],
@@ -237,9 +238,75 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
     }
   });
 
-  it("renders init scripts that pass shellcheck and dash -n, with and without kube-vip", () => {
+  it("renders init and join scripts that pass shellcheck and dash -n: kube-vip or not, stacked etcd or not", () => {
     for (const spec of [stack(), haStack()]) {
-      assertCleanShell(`${spec.file} init`, kubeadmInitScript(spec, spec.machines[0] as MachineSpec));
+      for (const stackedEtcd of [true, false]) {
+        const [first, ...others] = spec.machines;
+        assertCleanShell(`${spec.file} init`, kubeadmInitScript(spec, first as MachineSpec, stackedEtcd));
+        for (const machine of others) {
+          assertCleanShell(`${spec.file} ${machine.name} join`, kubeadmJoinScript(machine, stackedEtcd));
+        }
+      }
     }
+  });
+
+  describe("an init or join cut off part-way is finished by the next run", () => {
+    it("init: skipped only once its stamp says it finished; leftovers skip exactly the checks that see them", () => {
+      const script = kubeadmInitScript(stack(), stack().machines[0] as MachineSpec);
+      assert.match(script, /^if \[ -f \/etc\/kubernetes\/admin\.conf \] && ! nf_changed kubeadm-init complete; then$/m);
+      assert.match(script, /^nf_stamp kubeadm-init complete$/m);
+      const checks = leftoverPreflightChecks({ controlPlane: true, stackedEtcd: true });
+      assert.deepEqual(checks, [
+        "Port-6443",
+        "Port-10259",
+        "Port-10257",
+        "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml",
+        "FileAvailable--etc-kubernetes-manifests-kube-controller-manager.yaml",
+        "FileAvailable--etc-kubernetes-manifests-kube-scheduler.yaml",
+        "FileAvailable--etc-kubernetes-manifests-etcd.yaml",
+        "DirAvailable--etc-kubernetes-manifests",
+        "Port-2379",
+        "Port-2380",
+        "DirAvailable--var-lib-etcd",
+        "Port-10250",
+        "FileAvailable--etc-kubernetes-bootstrap-kubelet.conf",
+      ]);
+      assert.ok(script.includes(`nf_resume=${shellQuote(`--ignore-preflight-errors=${checks.join(",")}`)}`));
+      // Leftovers are kubeadm's own files: admin.conf and its static pod manifests (kube-vip's is nodeforge's).
+      assert.match(
+        script,
+        /^for nf_leftover in \/etc\/kubernetes\/admin\.conf \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml .*\/etcd\.yaml; do$/m,
+      );
+      const external = kubeadmInitScript(stack(), stack().machines[0] as MachineSpec, false);
+      assert.doesNotMatch(external, /etcd\.yaml|Port-2379|var-lib-etcd/);
+    });
+
+    it("join: a control plane whose kubelet joined finishes with kubeadm's control-plane phases; a worker is done", () => {
+      const [, ...others] = haStack().machines;
+      const controlPlane = others.find((m) => m.role === "control-plane") as MachineSpec;
+      const worker = others.find((m) => m.role === "worker") as MachineSpec;
+      const cpJoin = kubeadmJoinScript(controlPlane, true);
+      assert.match(
+        cpJoin,
+        /^ {2}nf_run kubeadm join phase etcd-join --config \/etc\/kubernetes\/nodeforge\/kubeadm-join\.yaml$/m,
+      );
+      assert.match(cpJoin, /^ {2}nf_run kubeadm join phase control-plane-join all --config /m);
+      assert.doesNotMatch(kubeadmJoinScript(controlPlane, false), /etcd-join/);
+      const workerJoin = kubeadmJoinScript(worker, true);
+      assert.doesNotMatch(workerJoin, /kubeadm join phase/);
+      const workerChecks = leftoverPreflightChecks({ controlPlane: false, stackedEtcd: true });
+      assert.deepEqual(workerChecks, [
+        "FileAvailable--etc-kubernetes-pki-ca.crt",
+        "Port-10250",
+        "FileAvailable--etc-kubernetes-bootstrap-kubelet.conf",
+      ]);
+      // A worker's join leaves the TLS bootstrap kubeconfig and the CA it discovered.
+      assert.match(
+        workerJoin,
+        /^for nf_leftover in \/etc\/kubernetes\/bootstrap-kubelet\.conf \/etc\/kubernetes\/pki\/ca\.crt; do$/m,
+      );
+      assert.ok(workerJoin.includes(`nf_resume=${shellQuote(`--ignore-preflight-errors=${workerChecks.join(",")}`)}`));
+      for (const script of [cpJoin, workerJoin]) assert.match(script, /^nf_stamp kubeadm-join complete$/m);
+    });
   });
 });

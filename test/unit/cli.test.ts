@@ -9,6 +9,7 @@ import { projectRoot } from "../../modules/project-root";
 
 const cli = join(projectRoot(), "build", "modules", "cli", "main.js");
 const example = join(projectRoot(), "stacks", "example-baremetal.yaml");
+const haExample = join(projectRoot(), "stacks", "example-ha.yaml");
 const work = mkdtempSync(join(tmpdir(), "nodeforge-cli-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -57,6 +58,58 @@ describe("nodeforge render", () => {
     assert.match(readFileSync(join(out, "files", "etc", "containerd", "config.toml"), "utf8"), /SystemdCgroup = true/);
     assert.match(readFileSync(join(out, "steps", "02-install-containerd.sh"), "utf8"), /dnf -q -y install/);
     assert.equal(statSync(join(out, "steps", "04-configure-kubelet.delete.sh")).mode & 0o777, 0o755);
+  });
+
+  it("writes the cluster's steps too, on the machines they run on (HA with kube-vip and external etcd)", () => {
+    const rendered = (machine: string) => {
+      const out = join(work, `ha-${machine}`);
+      const run = nodeforge("render", haExample, "--machine", machine, "--out", out);
+      assert.equal(run.status, 0, run.stderr);
+      const manifest = readFileSync(join(out, "MANIFEST"), "utf8");
+      const steps = [...manifest.matchAll(/^step (\S+):/gm)].map((m) => m[1]);
+      return { out, manifest, steps, file: (path: string) => readFileSync(join(out, "files", path), "utf8") };
+    };
+    const nodeSteps = ["01-preflight", "02-install-containerd", "03-install-kubelet", "04-configure-kubelet"];
+    const first = rendered("cp-1");
+    assert.deepEqual(first.steps, [
+      ...nodeSteps,
+      "05-kubeadm-init",
+      "06-bootstrap-token",
+      "07-cp-2-registration",
+      "08-cp-3-registration",
+      "09-worker-1-registration",
+      "10-worker-2-registration",
+      "11-kube-proxy",
+    ]);
+    // The files made of the cluster's secrets: a throwaway PKI's, marked, root-only.
+    assert.match(
+      first.manifest,
+      /^ {2}file \/etc\/kubernetes\/pki\/ca\.key mode 0600 owner root:root secret \(throwaway value\)$/m,
+    );
+    assert.match(first.manifest, /^ {2}file \/etc\/kubernetes\/pki\/ca\.crt mode 0644 owner root:root$/m);
+    assert.equal(statSync(join(first.out, "files", "etc", "kubernetes", "pki", "ca.key")).mode & 0o777, 0o600);
+    assert.match(first.file("etc/kubernetes/pki/ca.crt"), /^-----BEGIN CERTIFICATE-----/);
+    // External etcd: its CA and client certificate for the API server, not the stacked etcd CA.
+    assert.match(first.manifest, /^ {2}file \/etc\/kubernetes\/pki\/etcd-external\/client\.key mode 0600 /m);
+    assert.doesNotMatch(first.manifest, /pki\/etcd\/ca\.key/);
+    const init = first.file("etc/kubernetes/nodeforge/kubeadm-init.yaml");
+    assert.match(init, /- "https:\/\/192\.0\.2\.31:2379"/);
+    assert.match(init, /token: "?[a-z0-9]{6}\.[a-z0-9]{16}"?/);
+    assert.match(first.file("etc/kubernetes/manifests/kube-vip.yaml"), /192\.0\.2\.100/);
+    assert.match(readFileSync(join(first.out, "steps", "05-kubeadm-init.sh"), "utf8"), /kubeadm init --config /);
+    assert.match(readFileSync(join(first.out, "steps", "05-kubeadm-init.delete.sh"), "utf8"), /kubeadm reset --force/);
+
+    const second = rendered("cp-2");
+    assert.deepEqual(second.steps, [...nodeSteps, "05-kubeadm-join"]);
+    assert.match(second.manifest, /^ {2}file \/etc\/kubernetes\/pki\/ca\.key mode 0600 /m);
+    assert.match(second.file("etc/kubernetes/nodeforge/kubeadm-join.yaml"), /controlPlane:/);
+    const worker = rendered("worker-2");
+    assert.deepEqual(worker.steps, [...nodeSteps, "05-kubeadm-join"]);
+    assert.doesNotMatch(worker.manifest, /pki/);
+    assert.match(
+      worker.file("etc/kubernetes/nodeforge/kubeadm-join.yaml"),
+      /caCertHashes:\n\s+- "?sha256:[0-9a-f]{64}"?/,
+    );
   });
 
   it("names the machines there are when asked for one that is not in the file", () => {

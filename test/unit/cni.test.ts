@@ -30,7 +30,7 @@ import {
   type ResolvedCni,
 } from "../../modules/cluster-config";
 import { Cluster } from "../../modules/components";
-import { cniScripts } from "../../modules/components/bootstrap";
+import { cniScripts } from "../../modules/plan";
 import { DEFAULT_PINS, type CniPlugin, type Pins } from "../../modules/pins";
 import { formatIssue, parseStack, StackValidationError, type MachineSpec, type StackSpec } from "../../modules/stack";
 import { sha256 } from "../../modules/steps/hash";

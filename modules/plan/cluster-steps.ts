@@ -1,0 +1,423 @@
+/**
+ * The cluster's steps after every node is prepared, as plain data: kubeadm init on the first control-plane
+ * machine -> the bootstrap token -> control-plane joins, one at a time -> worker joins, in parallel (each followed
+ * by its registration on the first control plane) -> kube-proxy applied as a DaemonSet -> the CNI plugin's manifest
+ * (stack `cni`). Pure: no Pulumi, no SSH. A file whose content comes from the cluster's secrets (CAs, keys, the
+ * bootstrap token) names the secret, or renders from all of them; the executor (modules/components) fills them in
+ * from ClusterPki and EtcdPki, `nodeforge render` from a throwaway PKI.
+ *
+ * With an external etcd cluster (stack `etcd.external`), kubeadm init waits for every etcd member, and every
+ * control-plane machine gets the etcd CA and the API servers' client certificate and key in EXTERNAL_ETCD_DIR, the
+ * files kubeadm's `etcd.external` names; the stacked etcd CA is not written.
+ */
+import {
+  ADMIN_KUBECONFIG,
+  CNI_DIR,
+  cniLeftovers,
+  controlPlaneMachines,
+  KUBEADM_INIT_CONFIG,
+  KUBEADM_JOIN_CONFIG,
+  kubeadmInitFile,
+  kubeadmJoinFile,
+  kubeadmLeftovers,
+  KUBELET_KUBECONFIG,
+  kubeProxyManifestFile,
+  KUBE_PROXY_MANIFEST,
+  KUBE_VIP_MANIFEST,
+  kubeVipManifestFile,
+  resolveCni,
+  resumeFlag,
+  SUPER_ADMIN_KUBECONFIG,
+  usesKubeVip,
+  type ExternalEtcd,
+  type ResolvedCni,
+} from "../cluster-config";
+import { etcdClientUrls, type EtcdCluster } from "../etcd";
+import { DEFAULT_PINS, type Pins } from "../pins";
+import { render } from "../render";
+import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
+import { ownedPaths } from "../steps/owned-paths";
+import { rootFile } from "../steps/types";
+import { preludeValues } from "../steps/values";
+
+const PKI_DIR = "/etc/kubernetes/pki";
+/** The bootstrap token (`<id>.<secret>`) for the token step; root-only. */
+const BOOTSTRAP_TOKEN_FILE = "/etc/kubernetes/nodeforge/bootstrap-token";
+/** Where every control-plane machine keeps what kube-apiserver needs to reach the external etcd cluster. */
+export const EXTERNAL_ETCD_DIR = `${PKI_DIR}/etcd-external`;
+export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
+export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
+export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
+
+/** The secrets a cluster's files are made of: ClusterPki's, and EtcdPki's for an external etcd cluster. */
+export interface ClusterSecrets {
+  caCert: string;
+  caKey: string;
+  frontProxyCaCert: string;
+  frontProxyCaKey: string;
+  etcdCaCert: string;
+  etcdCaKey: string;
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+  /** `[a-z0-9]{6}.[a-z0-9]{16}`: the token the other machines join with. */
+  bootstrapToken: string;
+  /** kubeadm's discovery hash of the cluster CA. */
+  caCertHash: string;
+  externalEtcdCaCert: string;
+  externalEtcdClientCert: string;
+  externalEtcdClientKey: string;
+}
+
+export type ClusterSecretName = keyof ClusterSecrets;
+
+/** Which of them are secret (the others are certificates and hashes, public by nature). */
+export const SECRET_NAMES: ReadonlySet<ClusterSecretName> = new Set<ClusterSecretName>([
+  "caKey",
+  "frontProxyCaKey",
+  "etcdCaKey",
+  "serviceAccountKey",
+  "bootstrapToken",
+  "externalEtcdClientKey",
+]);
+
+/**
+ * Where a planned file's content comes from: written as is (`text`), one of the cluster's secrets verbatim
+ * (`secretName`), or rendered from all of them (`fromSecrets`, then secret as a whole).
+ */
+export type PlannedContent =
+  { text: string } | { secretName: ClusterSecretName } | { fromSecrets: (secrets: ClusterSecrets) => string };
+
+export interface PlannedFile {
+  path: string;
+  mode: string;
+  owner: string;
+  group: string;
+  content: PlannedContent;
+}
+
+/** Whether a planned file's content is secret (mode 0600, a Pulumi secret). */
+export function isSecretFile(file: PlannedFile): boolean {
+  const { content } = file;
+  return "fromSecrets" in content || ("secretName" in content && SECRET_NAMES.has(content.secretName));
+}
+
+/** The file's content for these secrets. */
+export function fileContent(file: PlannedFile, secrets: ClusterSecrets): string {
+  const { content } = file;
+  if ("text" in content) return content.text;
+  if ("secretName" in content) return secrets[content.secretName];
+  return content.fromSecrets(secrets);
+}
+
+/**
+ * What re-runs a step's script besides its own text: its files (path, mode, content; with `salt`, also that
+ * value), or a text whose hash is the trigger. Never a secret itself: the executor hashes what it is given.
+ */
+export type PlannedTrigger = { files: true; salt?: string } | { text: string };
+
+/** What a step waits for: another cluster step, a machine's node steps, or an external etcd member. */
+export type PlannedAfter = { step: string } | { node: string } | { etcdMember: string };
+
+export interface PlannedClusterStep {
+  /** Unique; the name of the step's script resource (`cp-1-kubeadm-init`, `worker-1-registration`). */
+  id: string;
+  /** The step's name, in messages: `cp-1: kubeadm-init: ...`. */
+  step: string;
+  /** The machine the step runs on. */
+  machine: string;
+  title: string;
+  files: PlannedFile[];
+  script: string;
+  deleteScript: string;
+  trigger: PlannedTrigger;
+  after: PlannedAfter[];
+}
+
+function file(path: string, content: PlannedContent): PlannedFile {
+  const secret = isSecretFile({ path, mode: "", owner: "", group: "", content });
+  return { path, mode: secret ? "0600" : "0644", owner: "root", group: "root", content };
+}
+
+/**
+ * The CAs and the service-account key kubeadm finds in place instead of generating its own. The stacked etcd CA
+ * only without an external etcd cluster (whose CA is EtcdPki's, see externalEtcdFiles).
+ */
+function pkiFiles(stackedEtcd: boolean): PlannedFile[] {
+  return [
+    file(`${PKI_DIR}/ca.crt`, { secretName: "caCert" }),
+    file(`${PKI_DIR}/ca.key`, { secretName: "caKey" }),
+    file(`${PKI_DIR}/front-proxy-ca.crt`, { secretName: "frontProxyCaCert" }),
+    file(`${PKI_DIR}/front-proxy-ca.key`, { secretName: "frontProxyCaKey" }),
+    ...(stackedEtcd
+      ? [
+          file(`${PKI_DIR}/etcd/ca.crt`, { secretName: "etcdCaCert" }),
+          file(`${PKI_DIR}/etcd/ca.key`, { secretName: "etcdCaKey" }),
+        ]
+      : []),
+    file(`${PKI_DIR}/sa.key`, { secretName: "serviceAccountKey" }),
+    file(`${PKI_DIR}/sa.pub`, { secretName: "serviceAccountPub" }),
+  ];
+}
+
+/** The external etcd cluster's CA and the API servers' client certificate and key, for every control plane. */
+function externalEtcdFiles(etcd: EtcdCluster | undefined): PlannedFile[] {
+  if (!etcd) return [];
+  return [
+    file(EXTERNAL_ETCD_CA_FILE, { secretName: "externalEtcdCaCert" }),
+    file(EXTERNAL_ETCD_CERT_FILE, { secretName: "externalEtcdClientCert" }),
+    file(EXTERNAL_ETCD_KEY_FILE, { secretName: "externalEtcdClientKey" }),
+  ];
+}
+
+/** kubeadm's `etcd.external` for the external etcd cluster (files from externalEtcdFiles). */
+function externalEtcdConfig(etcd: EtcdCluster): ExternalEtcd {
+  return {
+    endpoints: etcdClientUrls(etcd),
+    caFile: EXTERNAL_ETCD_CA_FILE,
+    certFile: EXTERNAL_ETCD_CERT_FILE,
+    keyFile: EXTERNAL_ETCD_KEY_FILE,
+  };
+}
+
+/**
+ * kube-vip's static pod, on every control-plane machine before kubeadm runs there, so the virtual IP answers for
+ * the control-plane endpoint from the first API server on. nodeforge's manifest mounts admin.conf.
+ */
+function kubeVipFiles(stack: StackSpec, machine: MachineSpec): PlannedFile[] {
+  if (!usesKubeVip(stack)) return [];
+  const manifest = kubeVipManifestFile(stack, machine, { bootstrap: false });
+  return [{ ...manifest, content: { text: manifest.content } }];
+}
+
+function resetScript(stack: StackSpec, machine: MachineSpec, files: PlannedFile[], step: string): string {
+  const owned = ownedPaths(files.map((f) => rootFile(f.path, "", f.mode)));
+  const leftovers = cniLeftovers(stack);
+  return render("scripts/kubeadm-reset.sh.hbs", {
+    ...preludeValues(machine.name, step),
+    owned,
+    cniPaths: leftovers.paths,
+    cniLinks: leftovers.links,
+  });
+}
+
+/** The CNI step's scripts: download, check, adapt and apply the manifest; delete what it created. */
+export function cniScripts(cni: ResolvedCni, machine: MachineSpec): { script: string; deleteScript: string } {
+  const values = {
+    ...preludeValues(machine.name, "cni"),
+    adminConf: ADMIN_KUBECONFIG,
+    dir: CNI_DIR,
+    url: cni.manifestUrl,
+    sha256: cni.sha256,
+    download: `${cni.manifestPath}.nodeforge-download`,
+    manifest: cni.manifestPath,
+    edits: cni.edits,
+  };
+  return {
+    script: render("scripts/cni-apply.sh.hbs", values),
+    deleteScript: render("scripts/cni-delete.sh.hbs", {
+      ...values,
+      owned: ownedPaths([rootFile(cni.manifestPath, "")]),
+    }),
+  };
+}
+
+/** sed expressions that point kube-vip's kubeconfig mount at another file (only the hostPath line matches). */
+function kubeconfigSwitch(from: string, to: string): string {
+  return `s#path: ${JSON.stringify(from)}#path: ${JSON.stringify(to)}#`;
+}
+
+/**
+ * The init script: kubeadm init, with kube-vip given super-admin.conf for as long as init runs; an init cut off
+ * part-way is finished by the next run. `stackedEtcd`: kubeadm runs etcd here (no external etcd).
+ */
+export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec, stackedEtcd = true): string {
+  const resume = { controlPlane: true, stackedEtcd };
+  return render("scripts/kubeadm-init.sh.hbs", {
+    ...preludeValues(machine.name, "kubeadm-init"),
+    adminConf: ADMIN_KUBECONFIG,
+    leftovers: kubeadmLeftovers({ init: true, ...resume }),
+    resumeFlag: resumeFlag(resume),
+    config: KUBEADM_INIT_CONFIG,
+    kubeVip: usesKubeVip(stack),
+    kubeVipManifest: KUBE_VIP_MANIFEST,
+    toSuperAdmin: kubeconfigSwitch(ADMIN_KUBECONFIG, SUPER_ADMIN_KUBECONFIG),
+    toAdmin: kubeconfigSwitch(SUPER_ADMIN_KUBECONFIG, ADMIN_KUBECONFIG),
+  });
+}
+
+/** The join script: kubeadm join; a join cut off part-way is finished by the next run. */
+export function kubeadmJoinScript(machine: MachineSpec, stackedEtcd: boolean): string {
+  const resume = { controlPlane: isControlPlane(machine), stackedEtcd };
+  return render("scripts/kubeadm-join.sh.hbs", {
+    ...preludeValues(machine.name, "kubeadm-join"),
+    config: KUBEADM_JOIN_CONFIG,
+    kubeletConf: KUBELET_KUBECONFIG,
+    controlPlane: resume.controlPlane,
+    stackedEtcd,
+    leftovers: kubeadmLeftovers({ init: false, ...resume }),
+    resumeFlag: resumeFlag(resume),
+  });
+}
+
+/**
+ * Every cluster step of the stack, in an order where each comes after what it waits for. `etcd`: the external
+ * etcd cluster (stack `etcd.external`), absent for stacked etcd.
+ */
+export function planClusterSteps(
+  stack: StackSpec,
+  pins: Pins = DEFAULT_PINS,
+  etcd?: EtcdCluster,
+): PlannedClusterStep[] {
+  const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
+  if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
+  const stackedEtcd = !etcd;
+  const steps: PlannedClusterStep[] = [];
+  const add = (step: PlannedClusterStep): string => {
+    steps.push(step);
+    return step.id;
+  };
+
+  const initOptions = etcd ? { externalEtcd: externalEtcdConfig(etcd) } : {};
+  const initFiles = [
+    ...kubeVipFiles(stack, first),
+    ...pkiFiles(stackedEtcd),
+    ...externalEtcdFiles(etcd),
+    file(KUBEADM_INIT_CONFIG, {
+      fromSecrets: (s) => kubeadmInitFile(stack, first, { bootstrapToken: s.bootstrapToken }, initOptions).content,
+    }),
+  ];
+  const init = add({
+    id: `${first.name}-kubeadm-init`,
+    step: "kubeadm-init",
+    machine: first.name,
+    title: "kubeadm init: the first control plane, with nodeforge's CAs",
+    files: initFiles,
+    script: kubeadmInitScript(stack, first, stackedEtcd),
+    deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
+    trigger: { files: true },
+    // An external etcd cluster must be up first: each member's step waits until its member is healthy.
+    after: [{ node: first.name }, ...(etcd?.members.map((m) => ({ etcdMember: m.name })) ?? [])],
+  });
+
+  const join = (machine: MachineSpec, after: string): string => {
+    const files = [
+      // A control plane gets the cluster's CAs and service-account key as the first one did: kubeadm join then
+      // needs no certificates uploaded by init (deleted by kubeadm after two hours), so it may join any time later.
+      ...(isControlPlane(machine)
+        ? [...kubeVipFiles(stack, machine), ...pkiFiles(stackedEtcd), ...externalEtcdFiles(etcd)]
+        : []),
+      file(KUBEADM_JOIN_CONFIG, {
+        fromSecrets: (s) =>
+          kubeadmJoinFile(stack, machine, { bootstrapToken: s.bootstrapToken, caCertHashes: [s.caCertHash] }).content,
+      }),
+    ];
+    return add({
+      id: `${machine.name}-kubeadm-join`,
+      step: "kubeadm-join",
+      machine: machine.name,
+      title: `kubeadm join as ${isControlPlane(machine) ? "a control plane" : "a worker"}`,
+      files,
+      script: kubeadmJoinScript(machine, stackedEtcd),
+      deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
+      trigger: { files: true },
+      after: [{ node: machine.name }, { step: after }],
+    });
+  };
+
+  /**
+   * On the first control plane, before any machine joins: issues the bootstrap token afresh (2 hours). Re-run
+   * whenever the set of joining machines changes, so a machine added days later finds a valid token.
+   */
+  const bootstrapToken = (joiningNames: string[]): string => {
+    const values = preludeValues(first.name, "bootstrap-token");
+    return add({
+      id: `${first.name}-bootstrap-token`,
+      step: "bootstrap-token",
+      machine: first.name,
+      title: "Issue the bootstrap token the other machines join with (valid 2 hours)",
+      files: [file(BOOTSTRAP_TOKEN_FILE, { secretName: "bootstrapToken" })],
+      script: render("scripts/bootstrap-token.sh.hbs", {
+        ...values,
+        adminConf: ADMIN_KUBECONFIG,
+        tokenFile: BOOTSTRAP_TOKEN_FILE,
+        ttlHours: 2,
+      }),
+      deleteScript: render("scripts/remove-files.sh.hbs", {
+        ...values,
+        owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
+      }),
+      trigger: { files: true, salt: [...joiningNames].sort().join(",") },
+      after: [{ step: init }],
+    });
+  };
+
+  /**
+   * On the first control plane: waits until the joined machine's Node is registered; on destroy, drains it and
+   * deletes the Node before the machine's own kubeadm reset (which depends on nothing of this, so runs after).
+   */
+  const registration = (machine: MachineSpec, joined: string): string => {
+    const values = { ...preludeValues(first.name, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
+    const script = render("scripts/node-registered.sh.hbs", values);
+    return add({
+      id: `${machine.name}-registration`,
+      step: "registration",
+      machine: first.name,
+      title: `Wait for ${machine.name}'s Node; on destroy, drain and delete it`,
+      files: [],
+      script,
+      deleteScript: render("scripts/node-drain.sh.hbs", values),
+      // No files: the script itself is what a change re-runs.
+      trigger: { text: script },
+      after: [{ step: joined }],
+    });
+  };
+
+  // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
+  // at a time.
+  const joining = stack.machines.filter((m) => m.name !== first.name).map((m) => m.name);
+  let controlPlaneDone = joining.length > 0 ? bootstrapToken(joining) : init;
+  const registered: string[] = [];
+  for (const machine of otherControlPlanes) {
+    controlPlaneDone = join(machine, controlPlaneDone);
+    registered.push(registration(machine, controlPlaneDone));
+  }
+  const workers = stack.machines
+    .filter((m) => !isControlPlane(m))
+    .map((m) => registration(m, join(m, controlPlaneDone)));
+
+  const manifest = kubeProxyManifestFile(stack);
+  const proxyValues = {
+    ...preludeValues(first.name, "kube-proxy"),
+    adminConf: ADMIN_KUBECONFIG,
+    manifest: KUBE_PROXY_MANIFEST,
+  };
+  const kubeProxy = add({
+    id: `${first.name}-kube-proxy`,
+    step: "kube-proxy",
+    machine: first.name,
+    title: "Apply kube-proxy as a DaemonSet",
+    files: [file(manifest.path, { text: manifest.content })],
+    script: render("scripts/kube-proxy-apply.sh.hbs", proxyValues),
+    deleteScript: render("scripts/kube-proxy-delete.sh.hbs", { ...proxyValues, owned: ownedPaths([manifest]) }),
+    trigger: { text: manifest.content },
+    after: [controlPlaneDone, ...registered, ...workers].map((id) => ({ step: id })),
+  });
+
+  const cni = resolveCni(stack, pins);
+  if (cni) {
+    const { script, deleteScript } = cniScripts(cni, first);
+    add({
+      id: `${first.name}-cni`,
+      step: "cni",
+      machine: first.name,
+      title: `Apply the ${cni.plugin} manifest, checked against its sha256`,
+      files: [],
+      script,
+      deleteScript,
+      // The script names the URL, checksum and edits: a change to any of them applies the manifest again.
+      trigger: { text: script },
+      after: [{ step: kubeProxy }],
+    });
+  }
+  return steps;
+}
