@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { etcdClusterOf } from "../etcd";
 import { DEFAULT_PINS } from "../pins";
@@ -98,6 +98,8 @@ export function renderCommand(
   const write = (path: string, content: string, mode: number) => {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, content, { mode });
+    // The mode applies to new files only: a file of an earlier render keeps its own otherwise.
+    chmodSync(path, mode);
   };
   machineSteps(spec, machineName).forEach((step, index) => {
     const prefix = `${String(index + 1).padStart(2, "0")}-${step.name}`;

@@ -23,10 +23,10 @@ export function kubeadmStaticPods(stackedEtcd: boolean): string[] {
 const WORKER_CA = "/etc/kubernetes/pki/ca.crt";
 
 /** Files an interrupted init or join leaves: kubeadm's own (nodeforge's files, kube-vip's manifest among them, are not). */
-export function kubeadmLeftovers(options: { init: boolean; controlPlane: boolean; stackedEtcd: boolean }): string[] {
-  const staticPods = options.controlPlane ? kubeadmStaticPods(options.stackedEtcd) : [];
-  if (options.init) return [ADMIN_CONF, ...staticPods];
-  return [BOOTSTRAP_KUBELET_CONF, ...(options.controlPlane ? staticPods : [WORKER_CA])];
+export function kubeadmLeftovers(of: ResumeOf): string[] {
+  const staticPods = of.controlPlane ? kubeadmStaticPods(of.stackedEtcd) : [];
+  if (of.init) return [ADMIN_CONF, ...staticPods];
+  return [BOOTSTRAP_KUBELET_CONF, ...(of.controlPlane ? staticPods : [WORKER_CA])];
 }
 
 /** kubeadm's name for a check on a path: `FileAvailable--etc-kubernetes-manifests-etcd.yaml`. */
@@ -34,26 +34,34 @@ function checkName(kind: "FileAvailable" | "DirAvailable", path: string): string
   return `${kind}-${path.replaceAll("/", "-")}`;
 }
 
+/** What a resume is about: an init (the first control plane) or a join, as a control plane or a worker. */
+export interface ResumeOf {
+  init: boolean;
+  controlPlane: boolean;
+  stackedEtcd: boolean;
+}
+
 /**
  * The preflight checks an interrupted init or join on this machine fails by itself: the ports its static pods and
- * the kubelet hold, the files it wrote, stacked etcd's data. Named one by one, not "all": every other check stays
+ * the kubelet hold, the files it wrote, stacked etcd's data (the checks of kubeadm v1.36's preflight/checks.go:
+ * InitNodeChecks, JoinNodeChecks and their common checks). Named one by one, not "all": every other check stays
  * fatal, and kubeadm refuses "all" beside the named checks a stack file's own choices add.
  */
-export function leftoverPreflightChecks(options: { controlPlane: boolean; stackedEtcd: boolean }): string[] {
-  const controlPlane = options.controlPlane
+export function leftoverPreflightChecks(of: ResumeOf): string[] {
+  const controlPlane = of.controlPlane
     ? [
         `Port-${API_SERVER_PORT}`,
         "Port-10259", // kube-scheduler
         "Port-10257", // kube-controller-manager
-        ...kubeadmStaticPods(options.stackedEtcd).map((path) => checkName("FileAvailable", path)),
-        checkName("DirAvailable", STATIC_POD_DIR),
-        ...(options.stackedEtcd ? ["Port-2379", "Port-2380", checkName("DirAvailable", "/var/lib/etcd")] : []),
+        ...kubeadmStaticPods(of.stackedEtcd).map((path) => checkName("FileAvailable", path)),
+        ...(of.stackedEtcd ? ["Port-2379", "Port-2380", checkName("DirAvailable", "/var/lib/etcd")] : []),
       ]
     : [checkName("FileAvailable", WORKER_CA)];
-  return [...controlPlane, "Port-10250", checkName("FileAvailable", BOOTSTRAP_KUBELET_CONF)];
+  const join = of.init ? [] : [checkName("FileAvailable", BOOTSTRAP_KUBELET_CONF)];
+  return [...controlPlane, "Port-10250", ...join];
 }
 
 /** kubeadm's flag that skips those checks. */
-export function resumeFlag(options: { controlPlane: boolean; stackedEtcd: boolean }): string {
-  return `--ignore-preflight-errors=${leftoverPreflightChecks(options).join(",")}`;
+export function resumeFlag(of: ResumeOf): string {
+  return `--ignore-preflight-errors=${leftoverPreflightChecks(of).join(",")}`;
 }

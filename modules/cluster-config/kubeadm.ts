@@ -11,7 +11,6 @@ import { isControlPlane, type MachineSpec, type StackSpec, type Taint } from "..
 import { CGROUP_DRIVER, CRI_ENDPOINT } from "../steps/constants";
 import type { ManagedFile } from "../steps/types";
 import { API_SERVER_PORT, apiEndpointText, apiServerCertSANs, controlPlaneMachines } from "./endpoint";
-import { usesKubeVip } from "./kube-vip";
 
 /** Where nodeforge keeps the configuration files it hands to kubeadm (and kubectl). */
 export const NODEFORGE_KUBERNETES_DIR = "/etc/kubernetes/nodeforge";
@@ -21,9 +20,6 @@ export const KUBEADM_JOIN_CONFIG = `${NODEFORGE_KUBERNETES_DIR}/kubeadm-join.yam
 /** kubeadm's own taint for control-plane nodes; kubeadm leaves it out once `taints` is given, so nodeforge adds it. */
 export const CONTROL_PLANE_TAINT: Taint = { key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" };
 
-/** The preflight check that fails when /etc/kubernetes/manifests is not empty, as it is once kube-vip's pod is in. */
-export const MANIFESTS_DIR_PREFLIGHT = "DirAvailable--etc-kubernetes-manifests";
-
 /**
  * The preflight check that refuses a cgroup v1 host. kubeadm's own message asks for both: the kubelet's
  * failCgroupV1 false (nodeforge's drop-in, `kubelet.failCgroupV1`) and this check skipped explicitly.
@@ -31,11 +27,8 @@ export const MANIFESTS_DIR_PREFLIGHT = "DirAvailable--etc-kubernetes-manifests";
 export const CGROUP_V1_PREFLIGHT = "SystemVerification";
 
 /** Preflight checks a stack's own choices make fail on purpose; every other check stays fatal. */
-function ignoredPreflightErrors(stack: StackSpec, machine: MachineSpec): string[] {
-  return [
-    ...(usesKubeVip(stack) && isControlPlane(machine) ? [MANIFESTS_DIR_PREFLIGHT] : []),
-    ...(stack.kubelet.failCgroupV1 ? [] : [CGROUP_V1_PREFLIGHT]),
-  ];
+function ignoredPreflightErrors(stack: StackSpec): string[] {
+  return stack.kubelet.failCgroupV1 ? [] : [CGROUP_V1_PREFLIGHT];
 }
 
 /** A ManagedFile whose content is secret: write it mode 0600 and keep it a Pulumi secret. */
@@ -93,7 +86,7 @@ export function nodeRegistrationValues(stack: StackSpec, machine: MachineSpec): 
       effect: t.effect,
     })),
     kubeletExtraArgs: nodeIp,
-    ignorePreflightErrors: ignoredPreflightErrors(stack, machine),
+    ignorePreflightErrors: ignoredPreflightErrors(stack),
   };
 }
 

@@ -16,6 +16,9 @@ export const rocky9: OsProfile = {
     "iptables-nft",
     "iproute-tc",
     "kmod",
+    // SELinux policy for container runtimes (the container types pods run as, the labels of containerd's state),
+    // which the containerd.io package used to pull in.
+    "container-selinux",
   ],
   isInstalledCommand: 'rpm -q "$1" >/dev/null 2>&1',
   listInstalledCommand: "rpm -qa --qf '%{NAME}\\n'",

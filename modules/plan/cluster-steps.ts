@@ -12,6 +12,7 @@
  */
 import {
   ADMIN_KUBECONFIG,
+  BOOTSTRAP_KUBELET_CONF,
   CNI_DIR,
   cniLeftovers,
   controlPlaneMachines,
@@ -231,11 +232,11 @@ function kubeconfigSwitch(from: string, to: string): string {
  * part-way is finished by the next run. `stackedEtcd`: kubeadm runs etcd here (no external etcd).
  */
 export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec, stackedEtcd = true): string {
-  const resume = { controlPlane: true, stackedEtcd };
+  const resume = { init: true, controlPlane: true, stackedEtcd };
   return render("scripts/kubeadm-init.sh.hbs", {
     ...preludeValues(machine.name, "kubeadm-init"),
     adminConf: ADMIN_KUBECONFIG,
-    leftovers: kubeadmLeftovers({ init: true, ...resume }),
+    leftovers: kubeadmLeftovers(resume),
     resumeFlag: resumeFlag(resume),
     config: KUBEADM_INIT_CONFIG,
     kubeVip: usesKubeVip(stack),
@@ -247,14 +248,17 @@ export function kubeadmInitScript(stack: StackSpec, machine: MachineSpec, stacke
 
 /** The join script: kubeadm join; a join cut off part-way is finished by the next run. */
 export function kubeadmJoinScript(machine: MachineSpec, stackedEtcd: boolean): string {
-  const resume = { controlPlane: isControlPlane(machine), stackedEtcd };
+  const resume = { init: false, controlPlane: isControlPlane(machine), stackedEtcd };
   return render("scripts/kubeadm-join.sh.hbs", {
     ...preludeValues(machine.name, "kubeadm-join"),
     config: KUBEADM_JOIN_CONFIG,
+    adminConf: ADMIN_KUBECONFIG,
     kubeletConf: KUBELET_KUBECONFIG,
+    bootstrapKubeletConf: BOOTSTRAP_KUBELET_CONF,
+    node: machine.name,
     controlPlane: resume.controlPlane,
     stackedEtcd,
-    leftovers: kubeadmLeftovers({ init: false, ...resume }),
+    leftovers: kubeadmLeftovers(resume),
     resumeFlag: resumeFlag(resume),
   });
 }

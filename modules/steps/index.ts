@@ -10,7 +10,7 @@ import type { Step } from "./types";
 
 export const STEPS: readonly Step[] = [
   preflight, // os-release, arch, swap off, kernel modules, sysctls
-  installContainerd, // OS packages, config.toml (systemd cgroups), drop-in, start
+  installContainerd, // base OS packages, containerd and runc releases (pinned sha256), unit, config.toml, start
   installKubelet, // kubelet, kubeadm, kubectl, crictl: pinned sha256
   configureKubelet, // kubelet.service, config drop-in, enable
 ];

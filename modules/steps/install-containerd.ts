@@ -19,6 +19,8 @@ import { scriptValues } from "./values";
 
 /** The programs nodeforge installed for containerd (not those the machine had), one path per line. */
 const INSTALLED_LIST = `${STATE_DIR}/containerd.installed`;
+/** Present when the machine had a containerd before nodeforge's: its data in /var/lib/containerd is not ours. */
+const PREEXISTING_MARK = `${STATE_DIR}/containerd.preexisting`;
 
 /** The registry API endpoint behind a registry name (Docker Hub's differs from its name). */
 function registryServer(host: string): string {
@@ -92,7 +94,12 @@ const files = renderedOnce(renderFiles);
 
 /** What installs and removes containerd share: where its programs go and where nodeforge lists its own. */
 function programValues() {
-  return { binDir: BIN_DIR, runcDir: posix.dirname(RUNC_PATH), installedList: INSTALLED_LIST };
+  return {
+    binDir: BIN_DIR,
+    runcDir: posix.dirname(RUNC_PATH),
+    installedList: INSTALLED_LIST,
+    preexistingMark: PREEXISTING_MARK,
+  };
 }
 
 export const installContainerd: Step = {

@@ -4,7 +4,12 @@
  * next one finishes what kubeadm had started instead of taking the leftovers for a finished init or join.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { planClusterSteps } from "../../modules/plan";
+import { parseStack } from "../../modules/stack";
 import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
 import { useMachines, type Machine } from "../harness/machines";
@@ -35,13 +40,14 @@ describe(
   () => {
     const lab = useMachines(2, { names: ["cp-1", "worker-1"], imageRegistry: true });
     let engine: EngineStack | undefined;
+    let yaml = "";
     after(async () => {
       await engine?.remove();
     });
     const [cp, worker] = [(): Machine => lab().machines[0]!, (): Machine => lab().machines[1]!];
 
     test("kubeadm init killed once it has written admin.conf: up fails there; no stamp says it finished", async () => {
-      const yaml = labStackYaml(lab(), { kubernetesVersion: KUBERNETES_BUILD_VERSION, extra: labClusterYaml(lab()) });
+      yaml = labStackYaml(lab(), { kubernetesVersion: KUBERNETES_BUILD_VERSION, extra: labClusterYaml(lab()) });
       await setLabSiteNetwork(lab());
       engine = await engineStack(yaml, lab().clientPrivateKey);
       await killKubeadmOnceExists(cp(), "/etc/kubernetes/admin.conf");
@@ -89,6 +95,30 @@ describe(
       );
       // A further up has nothing left to do.
       await engine!.up({ expectNoChanges: true });
+    });
+
+    test("an init and a join finished without the stamp (an earlier nodeforge's): stamped, no kubeadm run", async () => {
+      const steps = planClusterSteps(parseStack(yaml, "lab.yaml"));
+      const dir = mkdtempSync(join(tmpdir(), "nodeforge-resume-"));
+      try {
+        for (const [machine, step] of [
+          [cp(), "kubeadm-init"],
+          [worker(), "kubeadm-join"],
+        ] as const) {
+          const planned = steps.find((s) => s.id === `${machine.name}-${step}`) ?? assert.fail(`no ${step} planned`);
+          const kubeletSince = "systemctl show kubelet.service -p ActiveEnterTimestampMonotonic";
+          const since = await inMachine(machine, kubeletSince);
+          await inMachine(machine, `rm /var/lib/nodeforge/stamps/${step}`);
+          writeFileSync(join(dir, step), planned.script);
+          machine.copyIn(join(dir, step), `/root/${step}.sh`);
+          await inMachine(machine, `sh /root/${step}.sh && rm /root/${step}.sh`);
+          assert.equal((await inMachine(machine, `cat /var/lib/nodeforge/stamps/${step}`)).trim(), "complete");
+          // kubeadm restarts the kubelet in every init and join: the same start time means it did not run.
+          assert.equal(await inMachine(machine, kubeletSince), since, `${machine.name}: the kubelet was restarted`);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   },
 );

@@ -255,7 +255,12 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       const script = kubeadmInitScript(stack(), stack().machines[0] as MachineSpec);
       assert.match(script, /^if \[ -f \/etc\/kubernetes\/admin\.conf \] && ! nf_changed kubeadm-init complete; then$/m);
       assert.match(script, /^nf_stamp kubeadm-init complete$/m);
-      const checks = leftoverPreflightChecks({ controlPlane: true, stackedEtcd: true });
+      // Finished before (no stamp yet): kubeadm's last phases' work is in the cluster, so nothing is run again.
+      assert.match(
+        script,
+        /get configmap\/kubeadm-config deployment\/coredns >\/dev\/null 2>&1; then\n {2}nf_stamp kubeadm-init complete\nfi/,
+      );
+      const checks = leftoverPreflightChecks({ init: true, controlPlane: true, stackedEtcd: true });
       assert.deepEqual(checks, [
         "Port-6443",
         "Port-10259",
@@ -264,12 +269,10 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
         "FileAvailable--etc-kubernetes-manifests-kube-controller-manager.yaml",
         "FileAvailable--etc-kubernetes-manifests-kube-scheduler.yaml",
         "FileAvailable--etc-kubernetes-manifests-etcd.yaml",
-        "DirAvailable--etc-kubernetes-manifests",
         "Port-2379",
         "Port-2380",
         "DirAvailable--var-lib-etcd",
         "Port-10250",
-        "FileAvailable--etc-kubernetes-bootstrap-kubelet.conf",
       ]);
       assert.ok(script.includes(`nf_resume=${shellQuote(`--ignore-preflight-errors=${checks.join(",")}`)}`));
       // Leftovers are kubeadm's own files: admin.conf and its static pod manifests (kube-vip's is nodeforge's).
@@ -294,7 +297,7 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
       assert.doesNotMatch(kubeadmJoinScript(controlPlane, false), /etcd-join/);
       const workerJoin = kubeadmJoinScript(worker, true);
       assert.doesNotMatch(workerJoin, /kubeadm join phase/);
-      const workerChecks = leftoverPreflightChecks({ controlPlane: false, stackedEtcd: true });
+      const workerChecks = leftoverPreflightChecks({ init: false, controlPlane: false, stackedEtcd: true });
       assert.deepEqual(workerChecks, [
         "FileAvailable--etc-kubernetes-pki-ca.crt",
         "Port-10250",
@@ -306,7 +309,17 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
         /^for nf_leftover in \/etc\/kubernetes\/bootstrap-kubelet\.conf \/etc\/kubernetes\/pki\/ca\.crt; do$/m,
       );
       assert.ok(workerJoin.includes(`nf_resume=${shellQuote(`--ignore-preflight-errors=${workerChecks.join(",")}`)}`));
-      for (const script of [cpJoin, workerJoin]) assert.match(script, /^nf_stamp kubeadm-join complete$/m);
+      for (const script of [cpJoin, workerJoin]) {
+        assert.match(script, /^nf_stamp kubeadm-join complete$/m);
+        // The TLS bootstrap kubeconfig holds the token: a join cut off before kubeadm removed it does not keep it.
+        assert.match(script, /^ {2}rm -f \/etc\/kubernetes\/bootstrap-kubelet\.conf$/m);
+      }
+      // Finished before (no stamp yet): a control plane's Node carries kubeadm's control-plane label.
+      assert.match(
+        cpJoin,
+        /get nodes -l node-role\.kubernetes\.io\/control-plane \\\n\s+-o name 2>\/dev\/null \| grep -qx node\/cp-2; then/,
+      );
+      assert.doesNotMatch(workerJoin, /node-role/);
     });
   });
 });
