@@ -35,6 +35,7 @@ import {
 } from "../cluster-config";
 import { etcdClientUrls, type EtcdCluster } from "../etcd";
 import { DEFAULT_PINS, type Pins } from "../pins";
+import type { ClusterPkiInputs, ClusterPkiOutputs } from "../pki";
 import { render } from "../render";
 import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
 import { ownedPaths } from "../steps/owned-paths";
@@ -50,24 +51,16 @@ export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
 export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
 export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
 
-/** The secrets a cluster's files are made of: ClusterPki's, and EtcdPki's for an external etcd cluster. */
-export interface ClusterSecrets {
-  caCert: string;
-  caKey: string;
-  frontProxyCaCert: string;
-  frontProxyCaKey: string;
-  etcdCaCert: string;
-  etcdCaKey: string;
-  serviceAccountKey: string;
-  serviceAccountPub: string;
-  /** `[a-z0-9]{6}.[a-z0-9]{16}`: the token the other machines join with. */
-  bootstrapToken: string;
-  /** kubeadm's discovery hash of the cluster CA. */
-  caCertHash: string;
+/**
+ * The secrets a cluster's files are made of: ClusterPki's (the ones files carry; the admin client certificate
+ * goes into the stack's kubeconfig output only), and EtcdPki's CA and client certificate and key for an external
+ * etcd cluster.
+ */
+export type ClusterSecrets = Omit<ClusterPkiOutputs, keyof ClusterPkiInputs | "adminCert" | "adminKey"> & {
   externalEtcdCaCert: string;
   externalEtcdClientCert: string;
   externalEtcdClientKey: string;
-}
+};
 
 export type ClusterSecretName = keyof ClusterSecrets;
 
