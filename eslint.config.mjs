@@ -15,4 +15,45 @@ export default tseslint.config(
       "@typescript-eslint/no-require-imports": "off",
     },
   },
+  {
+    // Each folder of modules/ is used by the others through its index.ts: what a folder offers is what its index
+    // exports. Tests and benchmarks may reach inside (they test the parts).
+    files: ["modules/**/*.ts"],
+    ignores: [
+      // Dynamic providers are shipped by closure serialization: a folder's index would drag the whole folder
+      // (handlebars, fs) into every serialized provider, where the one helper they need is enough.
+      "modules/remote/**",
+      // Validation checks pinned host keys with the SSH layer's parser, not the SSH layer (its index loads Pulumi).
+      "modules/stack/semantic.ts",
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^\\.\\./[^/]+/",
+              message: "Import another folder of modules/ through its index (`../<folder>`).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["modules/remote/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^\\.\\./(?!render/shell$)[^/]+/",
+              message: "Import another folder through its index; only ../render/shell is imported directly here.",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

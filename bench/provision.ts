@@ -1,13 +1,23 @@
 /**
  * Benchmark: the real `pulumi up` (Pulumi CLI through the Automation API, this project's index.ts) on 1 and on 3
  * fresh systemd-nspawn machines, then `pulumi preview` and a no-op `pulumi up`, with the SSH logins each machine's
- * sshd accepted. Baseline measured in the same run, on the same machines after a destroy: the very same step
- * scripts (`nodeforge render`) run by plain `ssh`, one machine after another step by step, all machines in
- * parallel. Prints figures; it is not a timed test.
+ * sshd accepted. Baseline measured in the same run, on the same machines after a destroy: the very same plan (every
+ * step's files and script, what `nodeforge render` writes) run by plain `ssh`, each step once the steps it comes
+ * after are done, machines in parallel. Prints figures; it is not a timed test.
  */
 import { spawn } from "node:child_process";
 import { cpus } from "node:os";
-import { planMachine } from "../modules/steps/plan";
+import assert from "node:assert/strict";
+import {
+  fileContent,
+  generateClusterSecrets,
+  planCluster,
+  scriptText,
+  usesSecrets,
+  type ClusterSecrets,
+  type PlannedStep,
+} from "../modules/plan";
+import { shellQuote } from "../modules/render/shell";
 import { parseStack } from "../modules/stack";
 import { labStackYaml } from "../test/harness/lab-stack";
 import { startMachines, type Lab, type Machine } from "../test/harness/machines";
@@ -43,31 +53,58 @@ function sshRun(lab: Lab, machine: Machine, script: string): Promise<void> {
   });
 }
 
-/** The node steps' files and scripts through plain ssh: what nodeforge's own work costs without Pulumi. */
+/** One planned step as one shell script for plain ssh: its files written (base64, so any content), then its script. */
+function plainStepScript(step: PlannedStep, secrets: ClusterSecrets | undefined): string {
+  const known = (what: string): ClusterSecrets => secrets ?? assert.fail(`${step.id}: ${what} needs the secrets`);
+  const writes = step.files.map((f) => {
+    const content = "text" in f.content ? f.content.text : fileContent(f, known(f.path));
+    const path = shellQuote(f.path);
+    return [
+      `mkdir -p "$(dirname ${path})"`,
+      `printf %s ${shellQuote(Buffer.from(content).toString("base64"))} | base64 -d > ${path}`,
+      `chown ${shellQuote(`${f.owner}:${f.group}`)} ${path} && chmod ${f.mode} ${path}`,
+    ].join("\n");
+  });
+  const script = typeof step.script === "string" ? step.script : scriptText(step.script, known("its script"));
+  const file = `/root/nodeforge-bench-${step.id}.sh`;
+  return [
+    "set -e",
+    ...writes,
+    `printf %s ${shellQuote(Buffer.from(script).toString("base64"))} | base64 -d > ${file}`,
+    `sh ${file} </dev/null && rm -f ${file}`,
+  ].join("\n");
+}
+
+/**
+ * The very same plan (every step: node steps, kubeadm, joins, registrations, the cluster network) run by plain ssh,
+ * each step as soon as the steps it comes after are done, machines in parallel: what nodeforge's own work costs
+ * without Pulumi.
+ */
 async function plainSsh(lab: Lab, yaml: string): Promise<number> {
   const spec = parseStack(yaml, "bench.yaml");
+  const plan = planCluster(spec);
+  const secrets = plan.some(usesSecrets) ? generateClusterSecrets(spec) : undefined;
+  const machineOf = new Map(spec.machines.map((m, i) => [m.name, lab.machines[i]!]));
   const started = Date.now();
-  await Promise.all(
-    spec.machines.map(async (machineSpec, i) => {
-      const machine = lab.machines[i]!;
-      for (const planned of planMachine(spec, machineSpec)) {
-        const writes = planned.files.map(
-          (f) =>
-            `mkdir -p "$(dirname '${f.path}')" && cat > '${f.path}' <<'NODEFORGE_EOF'\n${String(f.content)}\nNODEFORGE_EOF\nchmod ${f.mode} '${f.path}'`,
-        );
-        await sshRun(lab, machine, [...writes, planned.script].join("\n"));
-      }
-    }),
-  );
+  const done = new Map<string, Promise<void>>();
+  for (const step of plan) {
+    const before = Promise.all(step.after.map((id) => done.get(id) ?? assert.fail(`${step.id} after ${id}`)));
+    const machine = machineOf.get(step.machine) ?? assert.fail(`no lab machine for ${step.machine}`);
+    done.set(
+      step.id,
+      before.then(() => sshRun(lab, machine, plainStepScript(step, secrets))),
+    );
+  }
+  await Promise.all(done.values());
   return (Date.now() - started) / 1000;
 }
 
 async function measure(count: number): Promise<Run> {
   const names = ["cp-1", "worker-1", "worker-2"].slice(0, count);
+  let result: Omit<Run, "plainSsh">;
   const lab = await startMachines(count, { names });
   try {
-    const yaml = labStackYaml(lab);
-    const engine = await engineStack(yaml, lab.clientPrivateKey);
+    const engine = await engineStack(labStackYaml(lab), lab.clientPrivateKey);
     try {
       const before = await totalLogins(lab);
       const up = await engine.up();
@@ -76,21 +113,26 @@ async function measure(count: number): Promise<Run> {
       const noop = await engine.up();
       const afterNoop = await totalLogins(lab);
       await engine.destroy();
-      const baseline = await plainSsh(lab, yaml);
-      return {
+      result = {
         machines: count,
         up: up.seconds,
         preview: preview.seconds,
         noop: noop.seconds,
         upLogins: (afterUp - before) / count,
         noopLogins: (afterNoop - afterUp) / count,
-        plainSsh: baseline,
       };
     } finally {
       await engine.remove();
     }
   } finally {
     await lab.stop();
+  }
+  // The baseline on fresh machines too (the same names and addresses), after the run above warmed the host's caches.
+  const fresh = await startMachines(count, { names });
+  try {
+    return { ...result, plainSsh: await plainSsh(fresh, labStackYaml(fresh)) };
+  } finally {
+    await fresh.stop();
   }
 }
 
@@ -99,15 +141,15 @@ async function main(): Promise<void> {
   for (const count of [1, 3]) runs.push(await measure(count));
   console.log("fresh machines, packages from the local apt mirror, binaries from the artifact mirror");
   console.log(
-    "machines  pulumi up (s)  plain ssh, node steps (s)  preview (s)  no-op up (s)  SSH logins/machine: up, no-op",
+    "machines  pulumi up (s)  plain ssh (s)  ratio  preview (s)  no-op up (s)  SSH logins/machine: up, no-op",
   );
   for (const r of runs) {
     console.log(
-      `${String(r.machines).padStart(8)}  ${r.up.toFixed(1).padStart(13)}  ${r.plainSsh.toFixed(1).padStart(25)}  ` +
+      `${String(r.machines).padStart(8)}  ${r.up.toFixed(1).padStart(13)}  ${r.plainSsh.toFixed(1).padStart(13)}  ` +
+        `${(r.up / r.plainSsh).toFixed(2).padStart(5)}  ` +
         `${r.preview.toFixed(1).padStart(11)}  ${r.noop.toFixed(1).padStart(12)}  ${r.upLogins.toFixed(1)}, ${r.noopLogins.toFixed(1)}`,
     );
   }
-  // pulumi up also bootstraps the cluster (kubeadm, kube-proxy), which the plain-ssh baseline does not run.
   console.log(`host CPUs shared by all test machines: ${cpus().length}`);
 }
 

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { cniEdits } from "../cluster-config/cni";
+import { cniEdits } from "../cluster-config";
 import { DEFAULT_PINS, type Pins } from "../pins";
 import { formatIssue, loadStackFile, StackValidationError } from "../stack";
 

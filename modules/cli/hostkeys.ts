@@ -7,9 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseHostKey } from "../remote/host-key";
-import { scanHostKey, type HostKeyScan } from "../remote/scan";
-import { closeAllSessions } from "../remote/session";
+import { parseHostKey, scanHostKey, type HostKeyScan, closeAllSessions } from "../remote";
 import { formatIssue, loadStackFile, StackValidationError, type MachineSpec } from "../stack";
 
 /** Options of the hostkeys command. */

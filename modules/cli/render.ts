@@ -1,11 +1,15 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { etcdClusterOf } from "../etcd";
-import { DEFAULT_PINS } from "../pins";
-import { generateClusterPki, generateEtcdPki } from "../pki";
-import { fileContent, isSecretFile, planClusterSteps, type ClusterSecrets } from "../plan";
+import {
+  fileContent,
+  generateClusterSecrets,
+  isSecretFile,
+  planCluster,
+  scriptText,
+  stepsOn,
+  usesSecrets,
+} from "../plan";
 import { formatIssue, loadStackFile, StackValidationError, type StackSpec } from "../stack";
-import { planMachine } from "../steps/plan";
 
 /** One step as render writes it: its files with their content, its scripts. */
 interface RenderedStep {
@@ -13,59 +17,28 @@ interface RenderedStep {
   title: string;
   files: { path: string; mode: string; owner: string; group: string; content: string; secret: boolean }[];
   script: string;
-  deleteScript?: string;
+  deleteScript: string;
 }
 
-/**
- * Secrets for render only: a PKI made here and thrown away with the output (`pulumi up` makes the cluster's own
- * and keeps it a Pulumi secret), so that the files made of secrets show what they hold.
- */
-function throwawaySecrets(spec: StackSpec): ClusterSecrets {
-  const pki = generateClusterPki({ clusterName: spec.cluster.name });
-  const etcd = etcdClusterOf(spec);
-  const etcdPki = etcd && generateEtcdPki({ clusterName: etcd.name, members: etcd.members });
-  return {
-    ...pki,
-    externalEtcdCaCert: etcdPki?.caCert ?? "",
-    externalEtcdClientCert: etcdPki?.clientCert ?? "",
-    externalEtcdClientKey: etcdPki?.clientKey ?? "",
-  };
-}
-
-/** The machine's node steps, then the cluster steps that run on it (kubeadm, token, registrations, add-ons). */
+/** Every planned step that runs on the machine, in plan order: its node (or etcd member) steps, then the cluster's. */
 function machineSteps(spec: StackSpec, machineName: string): RenderedStep[] {
-  const machine = spec.machines.find((m) => m.name === machineName)!;
-  const nodeSteps = planMachine(spec, machine).map((planned) => ({
-    name: planned.step.name,
-    title: planned.step.title,
-    files: planned.files.map((f) => ({ ...f, secret: false })),
-    script: planned.script,
-    deleteScript: planned.deleteScript,
-  }));
-  const clusterSteps = planClusterSteps(spec, DEFAULT_PINS, etcdClusterOf(spec)).filter(
-    (step) => step.machine === machineName,
-  );
-  const secrets = clusterSteps.some((step) => step.files.some((f) => !("text" in f.content)))
-    ? throwawaySecrets(spec)
-    : undefined;
-  return [
-    ...nodeSteps,
-    ...clusterSteps.map((step) => ({
-      // A registration runs on the first control plane for another machine: its id names that machine.
-      name: step.step === "registration" ? step.id : step.step,
-      title: step.title,
-      files: step.files.map((f) => ({
-        path: f.path,
-        mode: f.mode,
-        owner: f.owner,
-        group: f.group,
-        content: "text" in f.content ? f.content.text : fileContent(f, secrets!),
-        secret: isSecretFile(f),
-      })),
-      script: step.script,
-      deleteScript: step.deleteScript,
+  const steps = stepsOn(planCluster(spec), machineName);
+  // Files made of the cluster's secrets hold a throwaway PKI's, made here and gone with the output.
+  const secrets = steps.some(usesSecrets) ? generateClusterSecrets(spec) : undefined;
+  return steps.map((step) => ({
+    name: step.step,
+    title: step.title,
+    files: step.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      owner: f.owner,
+      group: f.group,
+      content: "text" in f.content ? f.content.text : fileContent(f, secrets!),
+      secret: isSecretFile(f),
     })),
-  ];
+    script: typeof step.script === "string" ? step.script : scriptText(step.script, secrets!),
+    deleteScript: step.deleteScript,
+  }));
 }
 
 /**
@@ -90,8 +63,9 @@ export function renderCommand(
     for (const issue of error.issues) err.write(`${formatIssue(issue)}\n`);
     return 2;
   }
-  if (!spec.machines.some((m) => m.name === machineName)) {
-    err.write(`${file}: no machine named '${machineName}'; machines: ${spec.machines.map((m) => m.name).join(", ")}\n`);
+  const names = [...spec.machines, ...(spec.etcd?.external.machines ?? [])].map((m) => m.name);
+  if (!names.includes(machineName)) {
+    err.write(`${file}: no machine named '${machineName}'; machines: ${names.join(", ")}\n`);
     return 2;
   }
   const manifest: string[] = [];
@@ -105,7 +79,7 @@ export function renderCommand(
     const prefix = `${String(index + 1).padStart(2, "0")}-${step.name}`;
     write(join(outDir, "steps", `${prefix}.sh`), step.script, 0o755);
     manifest.push(`step ${prefix}: ${step.title}`);
-    if (step.deleteScript !== undefined) write(join(outDir, "steps", `${prefix}.delete.sh`), step.deleteScript, 0o755);
+    if (step.deleteScript !== "") write(join(outDir, "steps", `${prefix}.delete.sh`), step.deleteScript, 0o755);
     for (const managed of step.files) {
       write(join(outDir, "files", managed.path), managed.content, managed.secret ? 0o600 : 0o644);
       const owner = `mode ${managed.mode} owner ${managed.owner}:${managed.group}`;

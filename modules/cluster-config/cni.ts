@@ -9,8 +9,8 @@
  * the pool from kubeadm's ClusterConfiguration.networking.podSubnet, which nodeforge sets to cluster.podCIDR.
  */
 import type { CniPlugin, Pins } from "../pins";
-import type { StackSpec } from "../stack/types";
-import { CNI_BIN_DIR, CNI_CONF_DIR } from "../steps/constants";
+import type { StackSpec } from "../stack";
+import { CNI_BIN_DIR, CNI_CONF_DIR } from "../steps";
 import { NODEFORGE_KUBERNETES_DIR } from "./kubeadm";
 
 /** Where the first control plane keeps the manifest it applied (what destroy deletes again). */

@@ -1,7 +1,13 @@
 /** Where the cluster's API is reached, and the names its serving certificate must carry. */
-import { API_SERVER_PORT, canonicalHost, formatEndpoint, parseEndpoint, type Endpoint } from "../stack/control-plane";
-import { parseAddress } from "../stack/cidr";
-import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
+import {
+  API_SERVER_PORT,
+  canonicalHost,
+  formatEndpoint,
+  isControlPlane,
+  type Endpoint,
+  type MachineSpec,
+  type StackSpec,
+} from "../stack";
 
 export { API_SERVER_PORT };
 
@@ -15,18 +21,7 @@ export function controlPlaneMachines(stack: StackSpec): MachineSpec[] {
  * or, for a single control plane without one, the first control-plane machine's address on port 6443.
  */
 export function apiEndpoint(stack: StackSpec): Endpoint {
-  const text = stack.cluster.controlPlaneEndpoint;
-  if (text !== undefined) {
-    const parsed = parseEndpoint(text);
-    if (typeof parsed === "string") throw new Error(`cluster.controlPlaneEndpoint: '${text}' ${parsed}`);
-    return parsed;
-  }
-  const first = controlPlaneMachines(stack)[0];
-  if (!first) throw new Error("the stack has no control-plane machine");
-  const family = parseAddress(first.address)?.family;
-  return family
-    ? { host: first.address, port: API_SERVER_PORT, family }
-    : { host: first.address, port: API_SERVER_PORT };
+  return stack.derived.apiEndpoint;
 }
 
 /** `host:port` (IPv6 in brackets), as kubeadm's controlPlaneEndpoint and discovery apiServerEndpoint take it. */

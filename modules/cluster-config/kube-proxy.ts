@@ -5,9 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { render } from "../render";
-import { parseCidr } from "../stack/cidr";
-import type { StackSpec } from "../stack/types";
-import { rootFile, type ManagedFile } from "../steps/types";
+import type { StackSpec } from "../stack";
+import { rootFile, type ManagedFile } from "../steps";
 import { apiServerUrl } from "./endpoint";
 import { NODEFORGE_KUBERNETES_DIR } from "./kubeadm";
 
@@ -22,8 +21,7 @@ export function kubeProxyImage(stack: StackSpec): string {
 
 /** Values of templates/kube-proxy/kube-proxy.yaml.hbs (its ConfigMap files rendered first). */
 export function kubeProxyValues(stack: StackSpec): Record<string, unknown> {
-  const pod = parseCidr(stack.cluster.podCIDR);
-  const ipv6 = typeof pod !== "string" && pod.family === 6;
+  const ipv6 = stack.derived.ipFamily === 6;
   const configConf = render("kube-proxy/config.conf.hbs", {
     bindAddress: ipv6 ? "::" : "0.0.0.0",
     kubeconfigPath: `${KUBE_PROXY_CONFIG_DIR}/kubeconfig.conf`,

@@ -5,9 +5,8 @@
  */
 import { DEFAULT_PINS, type Pins } from "../pins";
 import { render } from "../render";
-import { parseAddress } from "../stack/cidr";
-import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
-import type { ManagedFile } from "../steps/types";
+import { isControlPlane, type MachineSpec, type StackSpec } from "../stack";
+import type { ManagedFile } from "../steps";
 import { API_SERVER_PORT } from "./endpoint";
 
 export const KUBE_VIP_MANIFEST = "/etc/kubernetes/manifests/kube-vip.yaml";
@@ -38,13 +37,13 @@ export function kubeVipValues(
   const lb = stack.cluster.controlPlaneLoadBalancer;
   if (!lb || lb.type !== "kube-vip") throw new Error(`${machine.name}: the stack does not use kube-vip`);
   if (!isControlPlane(machine)) throw new Error(`${machine.name}: kube-vip runs on control-plane machines only`);
-  const vip = parseAddress(lb.address);
-  if (!vip) throw new Error(`${machine.name}: kube-vip address '${lb.address}' is not an IP address`);
+  // Validation made sure kube-vip's address is an IP address.
+  const vipFamily = stack.derived.loadBalancerFamily;
   const port = String(API_SERVER_PORT);
   const env: { name: string; value: string }[] = [
     { name: "vip_arp", value: "true" },
     { name: "address", value: lb.address },
-    { name: "vip_subnet", value: vip.family === 6 ? "128" : "32" },
+    { name: "vip_subnet", value: vipFamily === 6 ? "128" : "32" },
     ...(lb.interface !== undefined ? [{ name: "vip_interface", value: lb.interface }] : []),
     { name: "port", value: port },
     { name: "cp_enable", value: "true" },

@@ -6,10 +6,8 @@
  * `apply`, keep the content secret, and write it mode 0600 (the files returned here say so).
  */
 import { render } from "../render";
-import { parseAddress } from "../stack/cidr";
-import { isControlPlane, type MachineSpec, type StackSpec, type Taint } from "../stack/types";
-import { CGROUP_DRIVER, CRI_ENDPOINT } from "../steps/constants";
-import type { ManagedFile } from "../steps/types";
+import { isControlPlane, type MachineSpec, type StackSpec, type Taint } from "../stack";
+import { CGROUP_DRIVER, CRI_ENDPOINT, type ManagedFile } from "../steps";
 import { API_SERVER_PORT, apiEndpointText, apiServerCertSANs, controlPlaneMachines } from "./endpoint";
 
 /** Where nodeforge keeps the configuration files it hands to kubeadm (and kubectl). */
@@ -75,7 +73,7 @@ export function registrationTaints(machine: MachineSpec): Taint[] {
 
 /** Values of templates/partials/kubeadm-node-registration.yaml.hbs. */
 export function nodeRegistrationValues(stack: StackSpec, machine: MachineSpec): Record<string, unknown> {
-  const nodeIp = parseAddress(machine.address) ? [{ name: "node-ip", value: machine.address }] : [];
+  const nodeIp = machine.addressFamily ? [{ name: "node-ip", value: machine.address }] : [];
   return {
     nodeName: machine.name,
     criSocket: CRI_ENDPOINT,
@@ -108,7 +106,7 @@ export function kubeadmInitValues(
     ...nodeRegistrationValues(stack, machine),
     bootstrapToken: secrets.bootstrapToken,
     bootstrapTokenTtl: ttl,
-    advertiseAddress: parseAddress(machine.address) ? machine.address : "",
+    advertiseAddress: machine.addressFamily ? machine.address : "",
     apiServerPort: API_SERVER_PORT,
     skipPhases: ["addon/kube-proxy"],
     clusterName: stack.cluster.name,
@@ -152,7 +150,7 @@ export function kubeadmJoinValues(
   }
   let controlPlane: false | Record<string, unknown> = false;
   if (isControlPlane(machine)) {
-    if (!parseAddress(machine.address)) {
+    if (!machine.addressFamily) {
       throw new Error(
         `${machine.name}: a control-plane join needs an IP address to advertise the API server on, not '${machine.address}'`,
       );

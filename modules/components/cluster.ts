@@ -1,21 +1,31 @@
 /**
- * The whole stack file as Pulumi resources: one Node per machine (prepared in parallel), then the cluster
- * bootstrap (kubeadm init, joins, kube-proxy) over them.
+ * A Kubernetes cluster on machines you own, as one Pulumi component: the plan (modules/plan: every step of every
+ * machine) executed, one MachineStep per planned step under the Node (or external etcd member) whose machine it
+ * runs on, each waiting for what its plan says it comes after. Machines are prepared in parallel; the bootstrap
+ * (kubeadm init, joins, kube-proxy, CNI) follows. Usable from any Pulumi TypeScript program: the stack may be a
+ * stack file, or a stack document whose machines' addresses and host keys are other resources' outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { apiServerUrl } from "../cluster-config";
 import { etcdClusterOf } from "../etcd";
+import { DEFAULT_PINS, type Pins } from "../pins";
 import { adminKubeconfig, ClusterPki, EtcdPki } from "../pki";
-import type { Pins } from "../pins";
-import { isControlPlane, type StackSpec } from "../stack/types";
+import { planCluster, usesSecrets, type PlannedStep } from "../plan";
+import type { Role, StackSpec } from "../stack";
 import type { SecretLookup } from "./connection";
-import { bootstrapCluster, type ExternalEtcdMembers } from "./bootstrap";
 import { EtcdMember } from "./etcd-member";
 import { Node } from "./node";
+import { clusterSecrets } from "./secrets";
+import { resolveStack, type StackInput } from "./stack-input";
+import { createStep, type PlanLookup, type StepHost, type StepResources } from "./steps";
 
 export interface ClusterArgs {
-  stack: StackSpec;
-  /** Resolves the Pulumi config secrets the stack file names (SSH keys, sudo passwords). */
+  /**
+   * The stack: a stack file's path, a validated StackSpec (modules/stack), or the stack file's content as an object
+   * whose machines' `address` and `hostKey` may be other resources' outputs.
+   */
+  stack: StackInput;
+  /** Resolves the Pulumi config secrets the stack names (SSH keys, sudo passwords): `(key) => config.requireSecret(key)`. */
   secret: SecretLookup;
   /** Version pins and checksums; defaults to nodeforge's own (tests pass their doubles' checksums). */
   pins?: Pins;
@@ -23,78 +33,94 @@ export interface ClusterArgs {
 
 export interface NodeSummary {
   name: string;
-  role: string;
-  address: string;
+  role: Role;
+  address: pulumi.Input<string>;
+}
+
+/** The plan's steps by id, checked to be the same steps as the plan made with stand-in addresses. */
+function sameShape(shape: PlannedStep[], plan: PlannedStep[], label: string): PlanLookup {
+  const outline = (steps: PlannedStep[]) =>
+    steps.map((s) => [s.id, s.machine, s.after, s.files.map((f) => `${f.path} ${f.mode}`), s.units]);
+  if (JSON.stringify(outline(shape)) !== JSON.stringify(outline(plan))) {
+    throw new Error(`${label}: the machines' addresses changed which steps or files the plan has`);
+  }
+  const byId = new Map(plan.map((step) => [step.id, step]));
+  return (id) => byId.get(id);
 }
 
 export class Cluster extends pulumi.ComponentResource {
+  /** The validated stack (with stand-ins for addresses and host keys that other resources give). */
+  readonly stack: StackSpec;
   readonly nodes: Node[];
-  /** The external etcd cluster's members, in stack-file order; empty for stacked etcd. */
+  /** The external etcd cluster's members, in stack order; empty for stacked etcd. */
   readonly etcdMembers: EtcdMember[];
-  /** Name, role and address of every node, in stack-file order. */
+  /** Every step's resource, by planned id (`cp-1-install-containerd`, `cp-1-kubeadm-init`, ...). */
+  readonly steps: StepResources = new Map();
+  /** Name, role and address of every node, in stack order. */
   readonly nodeSummaries: NodeSummary[];
   /** The API server URL clients use (the control-plane endpoint, or the first control plane). */
-  readonly apiEndpoint: string;
+  readonly apiEndpoint: pulumi.Output<string>;
   /** kubeconfig for the cluster admin (kubeadm:cluster-admins), signed by the cluster CA. A secret. */
   readonly adminKubeconfig: pulumi.Output<string>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nodeforge:cluster:Cluster", name, {}, opts);
-    const { stack } = args;
-    const build = (machines: StackSpec["machines"], controlPlaneReady: pulumi.Resource[]) =>
-      machines.map(
-        (machine) =>
-          new Node(
-            machine.name,
-            { stack, machine, secret: args.secret, controlPlaneReady, pins: args.pins },
-            { parent: this },
-          ),
-      );
-    const controlPlane = build(stack.machines.filter(isControlPlane), []);
-    const others = build(
-      stack.machines.filter((m) => !isControlPlane(m)),
-      controlPlane.map((n) => n.ready),
-    );
-    const byName = new Map([...controlPlane, ...others].map((n) => [n.machineName, n]));
-    this.nodes = stack.machines.map((m) => byName.get(m.name) as Node);
-    this.nodeSummaries = stack.machines.map((m) => ({ name: m.name, role: m.role, address: m.address }));
+    const pins = args.pins ?? DEFAULT_PINS;
+    const input = resolveStack(args.stack, `Cluster ${name}`, pins);
+    const stack = (this.stack = input.shape);
+    const plan = planCluster(stack, pins);
+    const resolved = input.known?.apply((known) => sameShape(plan, planCluster(known, pins), stack.file));
 
-    const etcd = this.externalEtcd(name, args);
-    this.etcdMembers = etcd?.members ?? [];
+    const reach = (machine: string) => input.reach.get(machine);
+    this.nodes = stack.machines.map(
+      (machine) =>
+        new Node(
+          machine.name,
+          { stack, machine, secret: args.secret, steps: [], reach: reach(machine.name) },
+          { parent: this },
+        ),
+    );
+    this.etcdMembers = (stack.etcd?.external.machines ?? []).map(
+      (machine) =>
+        new EtcdMember(machine.name, { machine, secret: args.secret, reach: reach(machine.name) }, { parent: this }),
+    );
+    const hosts = new Map<string, StepHost>(
+      [...this.nodes, ...this.etcdMembers].map((host) => [host.machineName, { resource: host, access: host.access }]),
+    );
 
     const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
-    bootstrapCluster({
-      stack,
-      nodes: this.nodes,
-      pki,
-      ...(etcd ? { etcd } : {}),
-      ...(args.pins ? { pins: args.pins } : {}),
-    });
-    this.apiEndpoint = apiServerUrl(stack);
+    const etcd = etcdClusterOf(stack);
+    const etcdPki =
+      etcd &&
+      new EtcdPki(
+        `${name}-etcd-pki`,
+        // The members' certificates name their addresses: known ones only.
+        { clusterName: etcd.name, members: input.known?.apply((k) => etcdClusterOf(k)!.members) ?? etcd.members },
+        { parent: this },
+      );
+    const secrets = clusterSecrets(pki, etcdPki);
+    for (const step of plan) {
+      const host = hosts.get(step.machine);
+      if (!host) throw new Error(`${stack.file}: step ${step.id} runs on ${step.machine}, which is no machine here`);
+      createStep(step, host, this.steps, {
+        ...(usesSecrets(step) ? { secrets } : {}),
+        ...(resolved ? { resolved } : {}),
+      });
+    }
+
+    this.nodeSummaries = stack.machines.map((m) => ({
+      name: m.name,
+      role: m.role,
+      address: reach(m.name)?.address ?? m.address,
+    }));
+    this.apiEndpoint = input.known ? input.known.apply(apiServerUrl) : pulumi.output(apiServerUrl(stack));
     this.adminKubeconfig = pulumi.secret(
       pulumi
-        .all([pki.caCert, pki.adminCert, pki.adminKey])
-        .apply(([caCert, clientCert, clientKey]) =>
-          adminKubeconfig({ clusterName: stack.cluster.name, server: this.apiEndpoint, caCert, clientCert, clientKey }),
+        .all([pki.caCert, pki.adminCert, pki.adminKey, this.apiEndpoint])
+        .apply(([caCert, clientCert, clientKey, server]) =>
+          adminKubeconfig({ clusterName: stack.cluster.name, server, caCert, clientCert, clientKey }),
         ),
     );
     this.registerOutputs({ nodes: this.nodeSummaries, apiEndpoint: this.apiEndpoint });
-  }
-
-  /** With `etcd.external`: one EtcdPki for the cluster, one EtcdMember per etcd machine (they start in parallel). */
-  private externalEtcd(name: string, args: ClusterArgs): ExternalEtcdMembers | undefined {
-    const { stack } = args;
-    const cluster = etcdClusterOf(stack);
-    if (!cluster) return undefined;
-    const pki = new EtcdPki(
-      `${name}-etcd-pki`,
-      { clusterName: cluster.name, members: cluster.members },
-      { parent: this },
-    );
-    const members = (stack.etcd?.external.machines ?? []).map(
-      (machine) =>
-        new EtcdMember(machine.name, { stack, machine, cluster, pki, secret: args.secret }, { parent: this }),
-    );
-    return { cluster, pki, members };
   }
 }

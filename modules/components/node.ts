@@ -1,76 +1,50 @@
 /**
- * One machine as a Kubernetes node: every applicable step becomes RemoteFile resources for its files, one
- * RemoteScript for its script, and a UnitState for each unit the script enables, chained in step order with
- * dependsOn.
+ * One machine as a Kubernetes node: its node steps (preflight, containerd, kubelet; modules/steps), each one
+ * MachineStep resource after the one before it. Inside a Cluster, the Cluster creates every step itself (the
+ * cluster steps that run on this machine too) and the Node is their parent; on its own, a Node prepares its
+ * machine with its node steps.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { Pins } from "../pins";
-import { UnitState } from "../remote";
-import { planMachine } from "../steps/plan";
-import type { MachineSpec, StackSpec } from "../stack/types";
-import { isControlPlane } from "../stack/types";
-import { machineAccess, type MachineAccess, type SecretLookup } from "./connection";
-import { remoteStep } from "./remote-step";
+import { DEFAULT_PINS, type Pins } from "../pins";
+import { planNodeSteps, type PlannedStep } from "../plan";
+import type { MachineSpec, Role, StackSpec } from "../stack";
+import { machineAccess, type MachineAccess, type Reach, type SecretLookup } from "./connection";
+import { createStep, type StepResources } from "./steps";
 
 export interface NodeArgs {
+  /** The stack the machine belongs to (its cluster settings, artifacts, pins). */
   stack: StackSpec;
+  /** The machine: one of `stack.machines`. */
   machine: MachineSpec;
+  /** Resolves the Pulumi config secrets the machine's SSH settings name (private key, sudo password). */
   secret: SecretLookup;
-  /** What steps marked waitsForControlPlane wait for on machines that are not control planes. */
-  controlPlaneReady: pulumi.Resource[];
+  /** Version pins and checksums; defaults to nodeforge's own. */
   pins?: Pins;
+  /**
+   * The planned steps to create under this Node (default: the machine's node steps). A Cluster passes none and
+   * creates its plan's steps itself.
+   */
+  steps?: PlannedStep[];
+  /** The machine's address and host key when another resource gives them (default: the machine's own). */
+  reach?: Reach;
 }
 
 export class Node extends pulumi.ComponentResource {
-  /** The last step's script: done means this node is fully provisioned. */
-  readonly ready: pulumi.Resource;
   readonly machineName: string;
-  readonly role: string;
-  /** How this machine is reached (for the cluster bootstrap steps that run on it). */
+  readonly role: Role;
+  /** How this machine is reached, for the steps that run on it. */
   readonly access: MachineAccess;
+  /** The steps this Node created itself, by planned id (empty inside a Cluster). */
+  readonly steps: StepResources = new Map();
 
   constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nodeforge:node:Node", name, {}, opts);
     const { machine } = args;
-    const access = machineAccess(machine, args.secret);
-    const waitForControlPlane = isControlPlane(machine) ? [] : args.controlPlaneReady;
-
-    let previous: pulumi.Resource[] = [];
-    for (const planned of planMachine(args.stack, machine, args.pins)) {
-      const stepName = `${machine.name}-${planned.step.name}`;
-      const before = planned.step.waitsForControlPlane ? [...previous, ...waitForControlPlane] : previous;
-      const step = remoteStep(this, {
-        machine: machine.name,
-        step: planned.step.name,
-        access,
-        files: planned.files,
-        script: planned.script,
-        deleteScript: planned.deleteScript,
-        triggers: [planned.filesHash],
-        dependsOn: before,
-      });
-      for (const unit of planned.units) {
-        // Created after the script that enables the unit; refresh compares it with the machine.
-        new UnitState(
-          `${stepName}-unit-${unit.name}`,
-          {
-            target: access.target,
-            step: planned.step.name,
-            unit: unit.name,
-            enabled: true,
-            ...(unit.running ? { active: true } : {}),
-          },
-          { parent: this, dependsOn: [step] },
-        );
-      }
-      previous = [step];
-    }
-    const last = previous[0];
-    if (!last) throw new Error(`${machine.name}: no step applies to this machine`);
-    this.ready = last;
     this.machineName = machine.name;
-    this.access = access;
     this.role = machine.role;
+    this.access = machineAccess(machine, args.secret, args.reach);
+    const steps = args.steps ?? planNodeSteps(args.stack, machine, args.pins ?? DEFAULT_PINS, []);
+    for (const step of steps) createStep(step, { resource: this, access: this.access }, this.steps);
     this.registerOutputs({ machineName: this.machineName, role: this.role });
   }
 }

@@ -15,17 +15,12 @@
  *     /usr/local/bin/etcd, etcdctl, etcdutl     from the release tarball; the `etcd` system user runs the member
  *     /var/lib/etcd/<cluster>                   data directory (systemd StateDirectory, owner etcd, 0700)
  */
-import { debian12 } from "../os/debian";
-import type { OsProfile } from "../os";
+import { debian12, type OsProfile } from "../os";
 import { DEFAULT_PINS, type Pins } from "../pins";
 import type { EtcdPkiMaterial } from "../pki";
 import { render } from "../render";
-import { filesHash } from "../steps/hash";
-import { ownedPaths } from "../steps/owned-paths";
-import { rootFile, type ManagedFile, type StepContext, type StepUnit } from "../steps/types";
-import { STATE_DIR } from "../steps/constants";
-import { scriptValues } from "../steps/values";
-import type { EtcdMachineSpec, StackSpec } from "../stack/types";
+import { filesHash, ownedPaths, rootFile, type ManagedFile, type StepUnit, STATE_DIR, scriptValues } from "../steps";
+import type { EtcdMachineSpec, StackSpec } from "../stack";
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
@@ -185,9 +180,8 @@ export function etcdMemberFiles(
   ];
 }
 
-/** The prelude's and package partial's values (scriptValues reads only the machine's name and its OS profile). */
 function baseValues(name: string, os: OsProfile): Record<string, unknown> {
-  return scriptValues({ machine: { name }, os } as StepContext, ETCD_STEP);
+  return scriptValues(name, os, ETCD_STEP);
 }
 
 /**

@@ -15,6 +15,8 @@ const apt = {
     'install --no-install-recommends "$@"',
   listInstalledCommand: "dpkg-query -W -f='${db:Status-Status} ${Package}\\n' | awk '$1 == \"installed\" { print $2 }'",
   removeCommand: 'export DEBIAN_FRONTEND=noninteractive && apt-get -q -y purge "$@"',
+  packageTool: "apt-get",
+  refreshCommand: 'DEBIAN_FRONTEND=noninteractive apt-get -q update || nf_fail "apt-get update failed"',
 } as const;
 
 function aptProfile(name: OsProfile["name"], id: string, versionId: string): OsProfile {

@@ -1,9 +1,10 @@
-import type { OsName } from "../stack/types";
+import type { OsName } from "../stack";
 import { debian12, ubuntu2204, ubuntu2404 } from "./debian";
 import { rocky9 } from "./rhel";
 import type { OsProfile } from "./types";
 
 export type { OsProfile } from "./types";
+export { debian12 } from "./debian";
 
 const PROFILES: Record<OsName, OsProfile> = {
   "debian-12": debian12,

@@ -24,4 +24,6 @@ export const rocky9: OsProfile = {
   listInstalledCommand: "rpm -qa --qf '%{NAME}\\n'",
   installCommand: 'dnf -q -y install "$@"',
   removeCommand: 'dnf -q -y remove "$@"',
+  packageTool: "dnf",
+  refreshCommand: ": # dnf refreshes its metadata itself",
 };

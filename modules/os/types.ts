@@ -1,5 +1,5 @@
 /** What differs between operating system families, so that steps and templates need not branch on names. */
-import type { OsName } from "../stack/types";
+import type { OsName } from "../stack";
 
 export interface OsProfile {
   name: OsName;
@@ -16,4 +16,8 @@ export interface OsProfile {
   installCommand: string;
   /** Shell snippet: removes the packages given as arguments ("$@"). */
   removeCommand: string;
+  /** The package tool's name, for messages. */
+  packageTool: string;
+  /** Shell snippet: refreshes the package metadata before an install (a no-op where the tool does it itself). */
+  refreshCommand: string;
 }

@@ -12,7 +12,7 @@
  * and runc's release files from its `runc_checksums`. Kubernetes 1.34 left upstream support (1.35 to 1.37 are
  * supported); kubespray's snapshot has no 1.37 checksums yet, so nodeforge pins none.
  */
-import type { Arch } from "../stack/types";
+import type { Arch } from "../stack";
 
 export type KubeBinary = "kubelet" | "kubeadm" | "kubectl";
 

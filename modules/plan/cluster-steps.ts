@@ -1,8 +1,8 @@
 /**
  * The cluster's steps after every node is prepared, as plain data: kubeadm init on the first control-plane
- * machine -> the bootstrap token -> control-plane joins, one at a time -> worker joins, in parallel (each followed
- * by its registration on the first control plane) -> kube-proxy applied as a DaemonSet -> the CNI plugin's manifest
- * (stack `cni`). Pure: no Pulumi, no SSH. A file whose content comes from the cluster's secrets (CAs, keys, the
+ * machine -> the bootstrap token -> control-plane joins, one at a time -> worker joins, in parallel -> every joined
+ * machine's Node registered (on the first control plane) -> kube-proxy applied as a DaemonSet and the CNI plugin's
+ * manifest (stack `cni`), one step. Pure: no Pulumi, no SSH. A file whose content comes from the cluster's secrets (CAs, keys, the
  * bootstrap token) names the secret, or renders from all of them; the executor (modules/components) fills them in
  * from ClusterPki and EtcdPki, `nodeforge render` from a throwaway PKI.
  *
@@ -34,15 +34,15 @@ import {
   type ResolvedCni,
 } from "../cluster-config";
 import { etcdClientUrls, type EtcdCluster } from "../etcd";
-import { DEFAULT_PINS, type Pins } from "../pins";
-import type { ClusterPkiInputs, ClusterPkiOutputs } from "../pki";
+import type { Pins } from "../pins";
 import { render } from "../render";
-import { isControlPlane, type MachineSpec, type StackSpec } from "../stack/types";
-import { ownedPaths } from "../steps/owned-paths";
-import { rootFile } from "../steps/types";
-import { preludeValues } from "../steps/values";
+import { isControlPlane, type MachineSpec, type StackSpec } from "../stack";
+import { STATE_DIR, ownedPaths, rootFile, preludeValues } from "../steps";
+import { isSecretFile, type PlannedContent, type PlannedFile, type PlannedStep } from "./types";
 
 const PKI_DIR = "/etc/kubernetes/pki";
+/** The machines the node-registrations step saw joined at its last run (those that leave are drained). */
+const REGISTERED_NODES_FILE = `${STATE_DIR}/registered-nodes`;
 /** The bootstrap token (`<id>.<secret>`) for the token step; root-only. */
 const BOOTSTRAP_TOKEN_FILE = "/etc/kubernetes/nodeforge/bootstrap-token";
 /** Where every control-plane machine keeps what kube-apiserver needs to reach the external etcd cluster. */
@@ -50,82 +50,6 @@ export const EXTERNAL_ETCD_DIR = `${PKI_DIR}/etcd-external`;
 export const EXTERNAL_ETCD_CA_FILE = `${EXTERNAL_ETCD_DIR}/ca.crt`;
 export const EXTERNAL_ETCD_CERT_FILE = `${EXTERNAL_ETCD_DIR}/client.crt`;
 export const EXTERNAL_ETCD_KEY_FILE = `${EXTERNAL_ETCD_DIR}/client.key`;
-
-/**
- * The secrets a cluster's files are made of: ClusterPki's (the ones files carry; the admin client certificate
- * goes into the stack's kubeconfig output only), and EtcdPki's CA and client certificate and key for an external
- * etcd cluster.
- */
-export type ClusterSecrets = Omit<ClusterPkiOutputs, keyof ClusterPkiInputs | "adminCert" | "adminKey"> & {
-  externalEtcdCaCert: string;
-  externalEtcdClientCert: string;
-  externalEtcdClientKey: string;
-};
-
-export type ClusterSecretName = keyof ClusterSecrets;
-
-/** Which of them are secret (the others are certificates and hashes, public by nature). */
-export const SECRET_NAMES: ReadonlySet<ClusterSecretName> = new Set<ClusterSecretName>([
-  "caKey",
-  "frontProxyCaKey",
-  "etcdCaKey",
-  "serviceAccountKey",
-  "bootstrapToken",
-  "externalEtcdClientKey",
-]);
-
-/**
- * Where a planned file's content comes from: written as is (`text`), one of the cluster's secrets verbatim
- * (`secretName`), or rendered from all of them (`fromSecrets`, then secret as a whole).
- */
-export type PlannedContent =
-  { text: string } | { secretName: ClusterSecretName } | { fromSecrets: (secrets: ClusterSecrets) => string };
-
-export interface PlannedFile {
-  path: string;
-  mode: string;
-  owner: string;
-  group: string;
-  content: PlannedContent;
-}
-
-/** Whether a planned file's content is secret (mode 0600, a Pulumi secret). */
-export function isSecretFile(file: PlannedFile): boolean {
-  const { content } = file;
-  return "fromSecrets" in content || ("secretName" in content && SECRET_NAMES.has(content.secretName));
-}
-
-/** The file's content for these secrets. */
-export function fileContent(file: PlannedFile, secrets: ClusterSecrets): string {
-  const { content } = file;
-  if ("text" in content) return content.text;
-  if ("secretName" in content) return secrets[content.secretName];
-  return content.fromSecrets(secrets);
-}
-
-/**
- * What re-runs a step's script besides its own text: its files (path, mode, content; with `salt`, also that
- * value), or a text whose hash is the trigger. Never a secret itself: the executor hashes what it is given.
- */
-export type PlannedTrigger = { files: true; salt?: string } | { text: string };
-
-/** What a step waits for: another cluster step, a machine's node steps, or an external etcd member. */
-export type PlannedAfter = { step: string } | { node: string } | { etcdMember: string };
-
-export interface PlannedClusterStep {
-  /** Unique; the name of the step's script resource (`cp-1-kubeadm-init`, `worker-1-registration`). */
-  id: string;
-  /** The step's name, in messages: `cp-1: kubeadm-init: ...`. */
-  step: string;
-  /** The machine the step runs on. */
-  machine: string;
-  title: string;
-  files: PlannedFile[];
-  script: string;
-  deleteScript: string;
-  trigger: PlannedTrigger;
-  after: PlannedAfter[];
-}
 
 function file(path: string, content: PlannedContent): PlannedFile {
   const secret = isSecretFile({ path, mode: "", owner: "", group: "", content });
@@ -194,24 +118,32 @@ function resetScript(stack: StackSpec, machine: MachineSpec, files: PlannedFile[
   });
 }
 
-/** The CNI step's scripts: download, check, adapt and apply the manifest; delete what it created. */
-export function cniScripts(cni: ResolvedCni, machine: MachineSpec): { script: string; deleteScript: string } {
+/**
+ * The cluster-network step's scripts, on the first control plane: apply kube-proxy's manifest (a file of the step),
+ * then download, check, adapt and apply the CNI plugin's (stack `cni`; none with plugin none); delete both.
+ */
+export function clusterNetworkScripts(
+  cni: ResolvedCni | undefined,
+  machine: MachineSpec,
+): { script: string; deleteScript: string } {
   const values = {
-    ...preludeValues(machine.name, "cni"),
+    ...preludeValues(machine.name, "cluster-network"),
     adminConf: ADMIN_KUBECONFIG,
-    dir: CNI_DIR,
-    url: cni.manifestUrl,
-    sha256: cni.sha256,
-    download: `${cni.manifestPath}.nodeforge-download`,
-    manifest: cni.manifestPath,
-    edits: cni.edits,
+    kubeProxyManifest: KUBE_PROXY_MANIFEST,
+    // No plugin: false, not undefined (the strict template engine refuses undefined values).
+    cni: cni !== undefined && {
+      dir: CNI_DIR,
+      url: cni.manifestUrl,
+      sha256: cni.sha256,
+      download: `${cni.manifestPath}.nodeforge-download`,
+      manifest: cni.manifestPath,
+      edits: cni.edits,
+    },
   };
+  const owned = [rootFile(KUBE_PROXY_MANIFEST, ""), ...(cni ? [rootFile(cni.manifestPath, "")] : [])];
   return {
-    script: render("scripts/cni-apply.sh.hbs", values),
-    deleteScript: render("scripts/cni-delete.sh.hbs", {
-      ...values,
-      owned: ownedPaths([rootFile(cni.manifestPath, "")]),
-    }),
+    script: render("scripts/cluster-network.sh.hbs", values),
+    deleteScript: render("scripts/cluster-network-delete.sh.hbs", { ...values, owned: ownedPaths(owned) }),
   };
 }
 
@@ -258,18 +190,20 @@ export function kubeadmJoinScript(machine: MachineSpec, stackedEtcd: boolean): s
 
 /**
  * Every cluster step of the stack, in an order where each comes after what it waits for. `etcd`: the external
- * etcd cluster (stack `etcd.external`), absent for stacked etcd.
+ * etcd cluster (stack `etcd.external`), absent for stacked etcd. `ready(machine)`: the id of the step after which a
+ * machine (a node, or an etcd member) is prepared.
  */
 export function planClusterSteps(
   stack: StackSpec,
-  pins: Pins = DEFAULT_PINS,
-  etcd?: EtcdCluster,
-): PlannedClusterStep[] {
+  pins: Pins,
+  etcd: EtcdCluster | undefined,
+  ready: (machine: string) => string,
+): PlannedStep[] {
   const [first, ...otherControlPlanes] = controlPlaneMachines(stack);
   if (!first) throw new Error(`${stack.file}: machines: no control-plane machine to run kubeadm init on`);
   const stackedEtcd = !etcd;
-  const steps: PlannedClusterStep[] = [];
-  const add = (step: PlannedClusterStep): string => {
+  const steps: PlannedStep[] = [];
+  const add = (step: PlannedStep): string => {
     steps.push(step);
     return step.id;
   };
@@ -291,9 +225,10 @@ export function planClusterSteps(
     files: initFiles,
     script: kubeadmInitScript(stack, first, stackedEtcd),
     deleteScript: resetScript(stack, first, initFiles, "kubeadm-init"),
-    trigger: { files: true },
+    units: [],
+    triggers: [],
     // An external etcd cluster must be up first: each member's step waits until its member is healthy.
-    after: [{ node: first.name }, ...(etcd?.members.map((m) => ({ etcdMember: m.name })) ?? [])],
+    after: [ready(first.name), ...(etcd?.members.map((m) => ready(m.name)) ?? [])],
   });
 
   const join = (machine: MachineSpec, after: string): string => {
@@ -316,8 +251,9 @@ export function planClusterSteps(
       files,
       script: kubeadmJoinScript(machine, stackedEtcd),
       deleteScript: resetScript(stack, machine, files, "kubeadm-join"),
-      trigger: { files: true },
-      after: [{ node: machine.name }, { step: after }],
+      units: [],
+      triggers: [],
+      after: [ready(machine.name), after],
     });
   };
 
@@ -343,78 +279,61 @@ export function planClusterSteps(
         ...values,
         owned: ownedPaths([rootFile(BOOTSTRAP_TOKEN_FILE, "", "0600")]),
       }),
-      trigger: { files: true, salt: [...joiningNames].sort().join(",") },
-      after: [{ step: init }],
+      units: [],
+      triggers: [[...joiningNames].sort().join(",")],
+      after: [init],
     });
   };
 
   /**
-   * On the first control plane: waits until the joined machine's Node is registered; on destroy, drains it and
-   * deletes the Node before the machine's own kubeadm reset (which depends on nothing of this, so runs after).
+   * On the first control plane, once every machine joined: waits until each one's Node is registered; a machine
+   * dropped from the stack file is drained and its Node deleted (before its own kubeadm reset, which Pulumi runs
+   * after every update); on destroy, every joined machine is drained and its Node deleted.
    */
-  const registration = (machine: MachineSpec, joined: string): string => {
-    const values = { ...preludeValues(first.name, "registration"), adminConf: ADMIN_KUBECONFIG, node: machine.name };
-    const script = render("scripts/node-registered.sh.hbs", values);
+  const registrations = (joined: string[]): string => {
+    const values = {
+      ...preludeValues(first.name, "node-registrations"),
+      adminConf: ADMIN_KUBECONFIG,
+      nodes: joining,
+      listFile: REGISTERED_NODES_FILE,
+    };
     return add({
-      id: `${machine.name}-registration`,
-      step: "registration",
+      id: `${first.name}-node-registrations`,
+      step: "node-registrations",
       machine: first.name,
-      title: `Wait for ${machine.name}'s Node; on destroy, drain and delete it`,
+      title: "Wait for every joined machine's Node; drain and delete the Node of a machine that leaves",
       files: [],
-      script,
-      deleteScript: render("scripts/node-drain.sh.hbs", values),
-      // No files: the script itself is what a change re-runs.
-      trigger: { text: script },
-      after: [{ step: joined }],
+      script: render("scripts/node-registrations.sh.hbs", values),
+      deleteScript: render("scripts/node-registrations-delete.sh.hbs", values),
+      units: [],
+      triggers: [],
+      after: joined,
     });
   };
 
   // Control-plane machines join one at a time: with stacked etcd each adds an etcd member, and etcd grows one member
-  // at a time.
+  // at a time; workers join in parallel after the last of them.
   const joining = stack.machines.filter((m) => m.name !== first.name).map((m) => m.name);
   let controlPlaneDone = joining.length > 0 ? bootstrapToken(joining) : init;
-  const registered: string[] = [];
-  for (const machine of otherControlPlanes) {
-    controlPlaneDone = join(machine, controlPlaneDone);
-    registered.push(registration(machine, controlPlaneDone));
-  }
-  const workers = stack.machines
-    .filter((m) => !isControlPlane(m))
-    .map((m) => registration(m, join(m, controlPlaneDone)));
-
-  const manifest = kubeProxyManifestFile(stack);
-  const proxyValues = {
-    ...preludeValues(first.name, "kube-proxy"),
-    adminConf: ADMIN_KUBECONFIG,
-    manifest: KUBE_PROXY_MANIFEST,
-  };
-  const kubeProxy = add({
-    id: `${first.name}-kube-proxy`,
-    step: "kube-proxy",
-    machine: first.name,
-    title: "Apply kube-proxy as a DaemonSet",
-    files: [file(manifest.path, { text: manifest.content })],
-    script: render("scripts/kube-proxy-apply.sh.hbs", proxyValues),
-    deleteScript: render("scripts/kube-proxy-delete.sh.hbs", { ...proxyValues, owned: ownedPaths([manifest]) }),
-    trigger: { text: manifest.content },
-    after: [controlPlaneDone, ...registered, ...workers].map((id) => ({ step: id })),
-  });
+  for (const machine of otherControlPlanes) controlPlaneDone = join(machine, controlPlaneDone);
+  const workers = stack.machines.filter((m) => !isControlPlane(m)).map((m) => join(m, controlPlaneDone));
+  const joined = joining.length > 0 ? registrations([controlPlaneDone, ...workers]) : init;
 
   const cni = resolveCni(stack, pins);
-  if (cni) {
-    const { script, deleteScript } = cniScripts(cni, first);
-    add({
-      id: `${first.name}-cni`,
-      step: "cni",
-      machine: first.name,
-      title: `Apply the ${cni.plugin} manifest, checked against its sha256`,
-      files: [],
-      script,
-      deleteScript,
-      // The script names the URL, checksum and edits: a change to any of them applies the manifest again.
-      trigger: { text: script },
-      after: [{ step: kubeProxy }],
-    });
-  }
+  const manifest = kubeProxyManifestFile(stack);
+  add({
+    id: `${first.name}-cluster-network`,
+    step: "cluster-network",
+    machine: first.name,
+    title: cni
+      ? `Apply kube-proxy as a DaemonSet and the ${cni.plugin} manifest, checked against its sha256`
+      : "Apply kube-proxy as a DaemonSet (no CNI plugin: stack cni.plugin none)",
+    files: [file(manifest.path, { text: manifest.content })],
+    // The script names the CNI manifest's URL, checksum and edits: a change to any of them applies it again.
+    ...clusterNetworkScripts(cni, first),
+    units: [],
+    triggers: [],
+    after: [joined],
+  });
   return steps;
 }

@@ -13,27 +13,31 @@ export {
 export { SshConnectError } from "./dial";
 export { privilegedCommandLine, sudoPasswordLine, type Privilege } from "./command-line";
 export {
-  RemoteScript,
+  MachineStep,
+  machineStepProvider,
+  type MachineStepArgs,
+  type MachineStepFile,
+  type MachineStepInputs,
+  type MachineStepOutputs,
+  type MachineStepProvider,
+  type StepFileState,
+  type StepUnitState,
+} from "./machine-step";
+export {
   remoteScriptProvider,
-  type RemoteScriptArgs,
   type RemoteScriptInputs,
   type RemoteScriptOutputs,
   type RemoteScriptProvider,
 } from "./remote-script";
 export {
-  RemoteFile,
   remoteFileProvider,
-  type RemoteFileArgs,
   type RemoteFileInputs,
   type RemoteFileOutputs,
   type RemoteFileProvider,
   type RemoteFileReadResult,
-  type SshTargetInput,
 } from "./remote-file";
 export {
-  UnitState,
   unitStateProvider,
-  type UnitStateArgs,
   type UnitStateInputs,
   type UnitStateOutputs,
   type UnitStateProvider,

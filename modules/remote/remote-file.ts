@@ -1,8 +1,9 @@
 /**
- * RemoteFile: a file on a machine, written atomically over SSH, with drift detection on `pulumi refresh` and
- * removal on destroy (what @pulumi/command's CopyToRemote lacks). A Pulumi dynamic provider: the engine ships
- * `remoteFileProvider` through closure serialization, so its methods use only functions, constants and npm or
- * built-in modules.
+ * The file operations of a step's resource (MachineStep, machine-step.ts) on one file: written atomically over SSH,
+ * read back for drift on `pulumi refresh`, removed on destroy (what @pulumi/command's CopyToRemote lacks). Shaped as
+ * a dynamic provider (check, diff, create, read, update, delete) so that each operation can be driven and tested on
+ * its own; the engine ships it inside MachineStep's provider through closure serialization, so its methods use only
+ * functions, constants and npm or built-in modules.
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
@@ -232,50 +233,3 @@ export const remoteFileProvider: RemoteFileProvider = {
     await deleteFile(props);
   },
 };
-
-/** SshTarget with each field allowed to be an Output (secrets from config, host keys captured at VM creation). */
-export type SshTargetInput = { [K in keyof SshTarget]: pulumi.Input<SshTarget[K]> };
-
-/** Arguments of a RemoteFile resource. */
-export interface RemoteFileArgs {
-  target: pulumi.Input<SshTargetInput>;
-  path: pulumi.Input<string>;
-  content: pulumi.Input<string>;
-  /** Octal permission string, e.g. "0644". */
-  mode: pulumi.Input<string>;
-  owner: pulumi.Input<string>;
-  group: pulumi.Input<string>;
-  /**
-   * Keep the content and its sha256 secret in state. A secret Output passed as `content` stays secret anyway
-   * (the engine carries input secretness to the same-named output); this also covers `sha256` and plain strings.
-   */
-  secret?: boolean;
-}
-
-/** A file on a machine, written atomically over SSH; refresh detects drift, destroy removes it. */
-export class RemoteFile extends pulumi.dynamic.Resource {
-  declare readonly target: pulumi.Output<SshTarget>;
-  declare readonly path: pulumi.Output<string>;
-  declare readonly content: pulumi.Output<string>;
-  declare readonly mode: pulumi.Output<string>;
-  declare readonly owner: pulumi.Output<string>;
-  declare readonly group: pulumi.Output<string>;
-  /** sha256 (hex) of the content on the machine. */
-  declare readonly sha256: pulumi.Output<string>;
-
-  constructor(name: string, args: RemoteFileArgs, opts?: pulumi.CustomResourceOptions) {
-    const secretOutputs = args.secret ? ["target", "content", "sha256"] : ["target"];
-    const props = {
-      // The whole target is secret: it carries the private key and the sudo password.
-      target: pulumi.secret(args.target),
-      path: args.path,
-      content: args.secret ? pulumi.secret(args.content) : args.content,
-      mode: args.mode,
-      owner: args.owner,
-      group: args.group,
-      sha256: undefined,
-    };
-    const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: secretOutputs });
-    super(remoteFileProvider, name, props, options, "nodeforge", "RemoteFile");
-  }
-}

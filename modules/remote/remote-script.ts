@@ -1,5 +1,6 @@
 /**
- * RemoteScript: a step's script run on a machine over the pooled SSH session, as a Pulumi dynamic resource.
+ * The script operations of a step's resource (MachineStep, machine-step.ts): a step's script run on a machine over
+ * the pooled SSH session.
  *
  * Why not @pulumi/command's remote.Command: its SDK adds `replaceOnChanges: ["triggers[*]"]` to every Command, so
  * on a real `pulumi up` a changed trigger REPLACES it: the new one is created, then the OLD one's delete runs (a
@@ -7,7 +8,7 @@
  * that runs the script again in place; the delete script runs only when the step itself goes away (destroy, or
  * the machine or step dropped from the stack file). It also reaches the machine the way RemoteFile does (host
  * key pinned, one pooled connection per machine, bastions, sudo with the password on stdin), so privilege is
- * decided in one place (session.ts). Same provider style and serialization constraints as RemoteFile.
+ * decided in one place (session.ts). Same provider shape and serialization constraints as remote-file.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { shellQuote } from "../render/shell";
@@ -63,7 +64,8 @@ function logged(inputs: RemoteScriptInputs, verb: string, script: string): strin
   return `logger -t nodeforge -- ${line} 2>/dev/null || true\n${script}`;
 }
 
-async function runScript(inputs: RemoteScriptInputs, verb: string, script: string): Promise<void> {
+/** Runs `script` as the step (`verb`: create, update or delete, noted in the journal); throws its failure message. */
+export async function runScript(inputs: RemoteScriptInputs, verb: string, script: string): Promise<void> {
   let result;
   try {
     result = await runRemote(inputs.target, logged(inputs, verb, script));
@@ -143,35 +145,3 @@ export const remoteScriptProvider: RemoteScriptProvider = {
     if (props.deleteScript) await runScript(props, "delete", props.deleteScript);
   },
 };
-
-/** Arguments of a RemoteScript resource. */
-export interface RemoteScriptArgs {
-  target: pulumi.Input<{ [K in keyof SshTarget]: pulumi.Input<SshTarget[K]> }>;
-  step: pulumi.Input<string>;
-  /** Carries no secret: it is kept in state and shown by `pulumi preview --diff`. */
-  script: pulumi.Input<string>;
-  deleteScript?: pulumi.Input<string>;
-  triggers: pulumi.Input<pulumi.Input<string>[]>;
-}
-
-/** A step's script on a machine: runs on create and whenever it or a trigger changes; its delete script on delete. */
-export class RemoteScript extends pulumi.dynamic.Resource {
-  declare readonly target: pulumi.Output<SshTarget>;
-  declare readonly step: pulumi.Output<string>;
-  declare readonly script: pulumi.Output<string>;
-  declare readonly deleteScript: pulumi.Output<string>;
-  declare readonly triggers: pulumi.Output<string[]>;
-
-  constructor(name: string, args: RemoteScriptArgs, opts?: pulumi.CustomResourceOptions) {
-    const props = {
-      // The whole target is secret: it carries the private key and the sudo password.
-      target: pulumi.secret(args.target),
-      step: args.step,
-      script: args.script,
-      deleteScript: args.deleteScript ?? "",
-      triggers: args.triggers,
-    };
-    const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target"] });
-    super(remoteScriptProvider, name, props, options, "nodeforge", "RemoteScript");
-  }
-}

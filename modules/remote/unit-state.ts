@@ -1,9 +1,9 @@
 /**
- * UnitState: whether a systemd unit nodeforge enables is still enabled (and, where nodeforge starts it, running).
- * A step's script leaves nothing to read back, so a unit disabled behind nodeforge's back would go unnoticed; this
- * small dynamic resource, created after the step script that enables the unit, makes `pulumi refresh` show it and the next
- * `pulumi up` enable (and start) it again. Same provider style and serialization constraints as RemoteFile
- * (remote-file.ts), sharing its SSH session pool.
+ * The unit operations of a step's resource (MachineStep, machine-step.ts): whether a systemd unit nodeforge enables
+ * is still enabled (and, where nodeforge starts it, running). A step's script leaves nothing to read back, so a unit
+ * disabled behind nodeforge's back would go unnoticed; these operations let `pulumi refresh` show it and the next
+ * `pulumi up` enable (and start) it again. Same provider shape and serialization constraints as remote-file.ts,
+ * sharing its SSH session pool.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { shellQuote } from "../render/shell";
@@ -188,38 +188,3 @@ export const unitStateProvider: UnitStateProvider = {
     // The step's delete script disables and removes the unit; this resource only watches it.
   },
 };
-
-/** Arguments of a UnitState resource. */
-export interface UnitStateArgs {
-  target: pulumi.Input<{ [K in keyof SshTarget]: pulumi.Input<SshTarget[K]> }>;
-  step: pulumi.Input<string>;
-  unit: pulumi.Input<string>;
-  enabled: pulumi.Input<boolean>;
-  active?: pulumi.Input<boolean>;
-}
-
-/** A systemd unit nodeforge enabled: refresh reports it disabled (or stopped), the next up enables it again. */
-export class UnitState extends pulumi.dynamic.Resource {
-  declare readonly target: pulumi.Output<SshTarget>;
-  declare readonly unit: pulumi.Output<string>;
-  declare readonly enabled: pulumi.Output<boolean>;
-  declare readonly active: pulumi.Output<boolean | undefined>;
-  /** What `systemctl is-enabled` said at the last create, update or refresh. */
-  declare readonly isEnabled: pulumi.Output<string>;
-  declare readonly isActive: pulumi.Output<string | undefined>;
-
-  constructor(name: string, args: UnitStateArgs, opts?: pulumi.CustomResourceOptions) {
-    const props = {
-      // The whole target is secret: it carries the private key and the sudo password.
-      target: pulumi.secret(args.target),
-      step: args.step,
-      unit: args.unit,
-      enabled: args.enabled,
-      active: args.active,
-      isEnabled: undefined,
-      isActive: undefined,
-    };
-    const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target"] });
-    super(unitStateProvider, name, props, options, "nodeforge", "UnitState");
-  }
-}

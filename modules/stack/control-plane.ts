@@ -4,18 +4,12 @@
  */
 import { cidrContains, formatAddress, parseAddress, parseCidr } from "./cidr";
 import type { SemanticIssue } from "./semantic";
-import { isControlPlane, type StackSpec } from "./types";
+import { isControlPlane, type Endpoint, type StackSpec } from "./types";
 
 /** The API server's port when controlPlaneEndpoint names none (kubeadm's default bind port). */
 export const API_SERVER_PORT = 6443;
 
-export interface Endpoint {
-  /** Host as written, without brackets: an IPv4 or IPv6 address or a DNS name. */
-  host: string;
-  port: number;
-  /** The address family when the host is an IP address. */
-  family?: 4 | 6;
-}
+export type { Endpoint } from "./types";
 
 /** Parses `host[:port]` (IPv6 in brackets); returns the reason when it is not one, worded to follow the text. */
 export function parseEndpoint(text: string): Endpoint | string {

@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { DEFAULT_PINS, type Pins } from "../pins";
-import { nthAddress, parseCidr } from "./cidr";
+import { nthAddress, parseAddress, parseCidr } from "./cidr";
+import { API_SERVER_PORT, parseEndpoint } from "./control-plane";
 import {
   ARTIFACT_DEFAULTS,
   CONTAINERD_DEFAULTS,
@@ -21,7 +22,17 @@ import {
 import { formatPath, StackValidationError, type StackIssue } from "./errors";
 import { schemaIssues } from "./schema";
 import { semanticIssues } from "./semantic";
-import type { Arch, BastionSettings, EtcdMachineSpec, MachineSpec, SshSettings, StackSpec } from "./types";
+import {
+  isControlPlane,
+  type Arch,
+  type BastionSettings,
+  type DerivedValues,
+  type Endpoint,
+  type EtcdMachineSpec,
+  type MachineSpec,
+  type SshSettings,
+  type StackSpec,
+} from "./types";
 
 /* The raw shapes below are what the schema guarantees once validation passed. */
 type RawBastion = Partial<BastionSettings> & { address: string; hostKey: string };
@@ -95,10 +106,44 @@ function machineSsh(stackWide: RawSsh | undefined, own: RawSsh | undefined): Ssh
   return ssh;
 }
 
+/** `{ addressFamily }` for an IP address, nothing for a DNS name. */
+function familyOf(address: string): { addressFamily?: 4 | 6 } {
+  const family = parseAddress(address)?.family;
+  return family ? { addressFamily: family } : {};
+}
+
+/**
+ * The values computed once. A value that does not parse gets a harmless placeholder here: the semantic checks that
+ * follow report it, and no spec with it is ever returned.
+ */
+function derivedValues(cluster: StackSpec["cluster"], machines: MachineSpec[]): DerivedValues {
+  const service = parseCidr(cluster.serviceCIDR);
+  const pod = parseCidr(cluster.podCIDR);
+  const first = machines.find(isControlPlane);
+  const written = cluster.controlPlaneEndpoint === undefined ? undefined : parseEndpoint(cluster.controlPlaneEndpoint);
+  const apiEndpoint: Endpoint =
+    typeof written === "object"
+      ? written
+      : {
+          host: first?.address ?? "",
+          port: API_SERVER_PORT,
+          ...(first?.addressFamily ? { family: first.addressFamily } : {}),
+        };
+  const lb = cluster.controlPlaneLoadBalancer && parseAddress(cluster.controlPlaneLoadBalancer.address)?.family;
+  return {
+    clusterDnsIp: typeof service === "string" ? "" : nthAddress(service, 10),
+    apiServerServiceIp: typeof service === "string" ? "" : nthAddress(service, 1),
+    ipFamily: typeof pod === "string" ? 4 : pod.family,
+    apiEndpoint,
+    ...(lb ? { loadBalancerFamily: lb } : {}),
+  };
+}
+
 export function normalize(file: string, raw: RawStack): StackSpec {
   const machines: MachineSpec[] = raw.machines.map((m) => ({
     name: m.name as string,
     address: m.address as string,
+    ...familyOf(m.address as string),
     role: m.role as MachineSpec["role"],
     os: m.os as MachineSpec["os"],
     arch: m.arch ?? MACHINE_DEFAULTS.arch,
@@ -112,11 +157,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     ...CLUSTER_DEFAULTS,
     ...withoutUndefined(raw.cluster),
   } as StackSpec["cluster"];
-  const service = parseCidr(cluster.serviceCIDR);
-  const derived =
-    typeof service === "string"
-      ? { clusterDnsIp: "", apiServerServiceIp: "" }
-      : { clusterDnsIp: nthAddress(service, 10), apiServerServiceIp: nthAddress(service, 1) };
+  const derived = derivedValues(cluster, machines);
   return {
     file,
     cluster,

@@ -114,6 +114,8 @@ export interface DestroySettings {
 export interface MachineSpec {
   name: string;
   address: string;
+  /** The address's IP family, parsed once; absent when the address is a DNS name. */
+  addressFamily?: 4 | 6;
   role: Role;
   os: OsName;
   arch: Arch;
@@ -194,8 +196,29 @@ export interface ClusterSettings {
   certificateSANs?: string[];
 }
 
-/** Values computed once from the stack file so that no two files compute them differently. */
+/** A `host:port` endpoint, parsed. */
+export interface Endpoint {
+  /** Host as written, without brackets: an IPv4 or IPv6 address or a DNS name. */
+  host: string;
+  port: number;
+  /** The address family when the host is an IP address. */
+  family?: 4 | 6;
+}
+
+/**
+ * Values computed (and parsed) once from the stack file, so that no two files compute them differently and nothing
+ * downstream parses a stack value again.
+ */
 export interface DerivedValues {
+  /** The cluster's IP family: the pod CIDR's. */
+  ipFamily: 4 | 6;
+  /**
+   * The API endpoint every node and kubeconfig uses: `cluster.controlPlaneEndpoint` (port 6443 when it names none),
+   * or, for a single control plane without one, the first control-plane machine's address on port 6443.
+   */
+  apiEndpoint: Endpoint;
+  /** The family of the control-plane load balancer's address, when there is one and it is an IP address. */
+  loadBalancerFamily?: 4 | 6;
   /** The kube-dns Service address: the tenth address of the service CIDR (kubeadm's convention). */
   clusterDnsIp: string;
   /** The `kubernetes` Service address: the first address of the service CIDR. */

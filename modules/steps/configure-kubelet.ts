@@ -1,5 +1,4 @@
 import { render } from "../render";
-import { parseAddress } from "../stack/cidr";
 import {
   BIN_DIR,
   CGROUP_DRIVER,
@@ -20,7 +19,7 @@ const DROP_IN = `${KUBELET_CONFIG_DIR}/10-nodeforge.conf`;
 function kubeletArgs(ctx: StepContext): string {
   const { machine } = ctx;
   const args = [`--hostname-override=${machine.name}`];
-  if (parseAddress(machine.address)) args.push(`--node-ip=${machine.address}`);
+  if (machine.addressFamily) args.push(`--node-ip=${machine.address}`);
   const labels = Object.entries(machine.labels).map(([k, v]) => `${k}=${v}`);
   if (labels.length > 0) args.push(`--node-labels=${labels.join(",")}`);
   return args.join(" ");
@@ -71,7 +70,7 @@ export const configureKubelet: Step = {
   files,
   script: (ctx) =>
     render("scripts/configure-kubelet.sh.hbs", {
-      ...scriptValues(ctx, "configure-kubelet"),
+      ...scriptValues(ctx.machine.name, ctx.os, "configure-kubelet"),
       baseConfig: KUBELET_BASE_CONFIG,
       configHash: filesHash(files(ctx)),
     }),
@@ -79,7 +78,7 @@ export const configureKubelet: Step = {
   units: [{ name: "kubelet.service", running: false }],
   deleteScript: (ctx) =>
     render("scripts/unconfigure-kubelet.sh.hbs", {
-      ...scriptValues(ctx, "configure-kubelet"),
+      ...scriptValues(ctx.machine.name, ctx.os, "configure-kubelet"),
       owned: ownedPaths(files(ctx), ["/etc/kubernetes/manifests", "/var/lib/kubelet"]),
     }),
 };

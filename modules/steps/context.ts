@@ -1,6 +1,6 @@
 import { osProfile } from "../os";
 import { DEFAULT_PINS, type Pins } from "../pins";
-import type { MachineSpec, StackSpec } from "../stack/types";
+import type { MachineSpec, StackSpec } from "../stack";
 import type { StepContext } from "./types";
 
 /**

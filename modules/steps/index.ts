@@ -17,5 +17,8 @@ export const STEPS: readonly Step[] = [
 
 export { stepContext } from "./context";
 export { filesHash, sha256 } from "./hash";
-export type { ManagedFile, Step, StepContext } from "./types";
-export * as constants from "./constants";
+export { rootFile, type ManagedFile, type Step, type StepContext, type StepUnit } from "./types";
+export { ownedPaths, type OwnedPaths } from "./owned-paths";
+export { planMachine, type PlannedNodeStep } from "./plan";
+export { preludeValues, scriptValues } from "./values";
+export * from "./constants";

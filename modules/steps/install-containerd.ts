@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { ARCHES } from "../stack/types";
+import { ARCHES } from "../stack";
 import { render } from "../render";
 import {
   BIN_DIR,
@@ -111,7 +111,7 @@ export const installContainerd: Step = {
   script: (ctx) => {
     const release = containerdRelease(ctx);
     return render("scripts/install-containerd.sh.hbs", {
-      ...scriptValues(ctx, "install-containerd"),
+      ...scriptValues(ctx.machine.name, ctx.os, "install-containerd"),
       ...programValues(),
       packages: ctx.os.basePackages,
       containerdUrl: release.url,
@@ -132,7 +132,7 @@ export const installContainerd: Step = {
   units: [{ name: "containerd.service", running: true }],
   deleteScript: (ctx) =>
     render("scripts/uninstall-containerd.sh.hbs", {
-      ...scriptValues(ctx, "install-containerd"),
+      ...scriptValues(ctx.machine.name, ctx.os, "install-containerd"),
       ...programValues(),
       containerdPath: `${BIN_DIR}/containerd`,
       shimPath: `${BIN_DIR}/containerd-shim-runc-v2`,

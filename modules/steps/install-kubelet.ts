@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { ARCHES } from "../stack/types";
+import { ARCHES } from "../stack";
 import { render } from "../render";
 import type { KubeBinary } from "../pins";
 import { BIN_DIR, CNI_BIN_DIR, STATE_DIR } from "./constants";
@@ -69,7 +69,7 @@ export const installKubelet: Step = {
     const crictl = crictlArtifact(ctx);
     const cni = cniPluginsArtifact(ctx);
     return render("scripts/install-kubelet.sh.hbs", {
-      ...scriptValues(ctx, "install-kubelet"),
+      ...scriptValues(ctx.machine.name, ctx.os, "install-kubelet"),
       binDir: BIN_DIR,
       binaries: kubernetesArtifacts(ctx),
       crictlUrl: crictl.url,
@@ -87,7 +87,7 @@ export const installKubelet: Step = {
   },
   deleteScript: (ctx) =>
     render("scripts/uninstall-kubelet.sh.hbs", {
-      ...scriptValues(ctx, "install-kubelet"),
+      ...scriptValues(ctx.machine.name, ctx.os, "install-kubelet"),
       binaries: kubernetesArtifacts(ctx),
       crictlDest: crictlArtifact(ctx).dest,
       cniBinDir: CNI_BIN_DIR,

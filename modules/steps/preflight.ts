@@ -15,7 +15,7 @@ function sysctls(ctx: StepContext): { key: string; value: string }[] {
     { key: "net.bridge.bridge-nf-call-ip6tables", value: "1" },
     { key: "net.ipv4.ip_forward", value: "1" },
   ];
-  if (ctx.stack.cluster.podCIDR.includes(":")) list.push({ key: "net.ipv6.conf.all.forwarding", value: "1" });
+  if (ctx.stack.derived.ipFamily === 6) list.push({ key: "net.ipv6.conf.all.forwarding", value: "1" });
   return list;
 }
 
@@ -36,7 +36,7 @@ export const preflight: Step = {
   files,
   script: (ctx) =>
     render("scripts/preflight.sh.hbs", {
-      ...scriptValues(ctx, "preflight"),
+      ...scriptValues(ctx.machine.name, ctx.os, "preflight"),
       osId: ctx.os.osRelease.id,
       osVersionId: ctx.os.osRelease.versionId,
       osMajorOnly: ctx.os.osRelease.majorOnly === true,
@@ -50,7 +50,7 @@ export const preflight: Step = {
     }),
   deleteScript: (ctx) =>
     render("scripts/unprepare.sh.hbs", {
-      ...scriptValues(ctx, "preflight"),
+      ...scriptValues(ctx.machine.name, ctx.os, "preflight"),
       fstabMarker: FSTAB_MARKER,
       owned: ownedPaths(files(ctx)),
     }),

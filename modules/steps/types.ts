@@ -4,7 +4,7 @@
  */
 import type { OsProfile } from "../os";
 import type { KubernetesRelease, Pins } from "../pins";
-import type { MachineSpec, StackSpec } from "../stack/types";
+import type { MachineSpec, StackSpec } from "../stack";
 
 export interface ManagedFile {
   path: string;

@@ -122,13 +122,15 @@ export interface EngineStack {
 }
 
 /**
- * A new Pulumi stack of this project, on its own local backend, provisioning `yaml` with `sshPrivateKey` as the
- * secret config the stack file names (`nodeforge:sshPrivateKey`). Secrets beyond it: `secrets`.
+ * A new Pulumi stack of this project (or of the Pulumi project in `workDir`: a test program of its own), on its own
+ * local backend, provisioning `yaml` with `sshPrivateKey` as the secret config the stack file names
+ * (`nodeforge:sshPrivateKey`). Secrets beyond it: `secrets`.
  */
 export async function engineStack(
   yaml: string,
   sshPrivateKey: string,
   secrets: Record<string, string> = {},
+  workDir: string = projectRoot(),
 ): Promise<EngineStack> {
   const dir = mkdtempSync(join(tmpdir(), "nodeforge-engine-"));
   const backend = join(dir, "state");
@@ -136,7 +138,6 @@ export async function engineStack(
   writeFileSync(stackFile, yaml);
   mkdirSync(backend);
   const name = `nodeforge-test-${process.pid}-${++stacks}`;
-  const workDir = projectRoot();
   const pulumiCommand = await PulumiCommand.get({ root: pulumiRoot() });
   const stack = await LocalWorkspace.createStack(
     { stackName: name, workDir },

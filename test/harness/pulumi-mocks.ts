@@ -139,3 +139,44 @@ export function findResource(resources: CapturedResource[], name: string): Captu
   assert.ok(found, `resource ${name} was registered`);
   return found;
 }
+
+/** The type of every planned step's resource. */
+export const STEP_TYPE = "pulumi-nodejs:dynamic/nodeforge:MachineStep";
+
+/** A step's file as its resource's inputs give it: the content from `files`, or from `secretContents`. */
+export interface StepFileSeen {
+  mode: string;
+  owner: string;
+  group: string;
+  sha256: string;
+  content: string;
+  /** Its content travels in `secretContents` (a Pulumi secret), not in `files`. */
+  secret: boolean;
+}
+
+/** A MachineStep's files by path, with their contents resolved. */
+export async function stepFiles(step: CapturedResource): Promise<Record<string, StepFileSeen>> {
+  const files = await outputValue(
+    step.props.files as pulumi.Input<
+      Record<string, { mode: string; owner: string; group: string; sha256: string; content?: string }>
+    >,
+  );
+  const secrets = await outputValue(step.props.secretContents as pulumi.Input<Record<string, string>>);
+  return Object.fromEntries(
+    Object.entries(files).map(([path, f]) => [
+      path,
+      {
+        ...f,
+        content: f.content ?? secrets[path] ?? assert.fail(`${path}: no content`),
+        secret: f.content === undefined,
+      },
+    ]),
+  );
+}
+
+/** A MachineStep's units by name, as its inputs give them. */
+export async function stepUnits(
+  step: CapturedResource,
+): Promise<Record<string, { enabled: boolean; active?: boolean }>> {
+  return outputValue(step.props.units as pulumi.Input<Record<string, { enabled: boolean; active?: boolean }>>);
+}

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { DEFAULT_PINS, type Pins } from "../../modules/pins";
 import { ARCHES, parseStack, SUPPORTED_OS } from "../../modules/stack";
 import type { Arch, MachineSpec, OsName, StackSpec, Taint } from "../../modules/stack";
-import { planMachine, type PlannedStep } from "../../modules/steps/plan";
+import { planMachine, type PlannedNodeStep } from "../../modules/steps/plan";
 
 /** A syntactically valid ed25519 host key; the tests never connect, so any key of the right shape does. */
 export const TEST_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK3vJEmTrUt6Y+2pBpfHXAl3qpPP9ETGc5JOc7g3J9y4";
@@ -125,7 +125,7 @@ export interface RenderedMachine {
   variant: string;
   stack: StackSpec;
   machine: MachineSpec;
-  steps: PlannedStep[];
+  steps: PlannedNodeStep[];
 }
 
 /** Parses a stack with the real loader (schema, defaults, semantic checks) and plans every machine. */
@@ -140,14 +140,14 @@ export function renderAll(pins: Pins = DEFAULT_PINS): RenderedMachine[] {
 }
 
 /** The planned step with this name; throws when the step did not apply, so a test cannot silently skip it. */
-export function stepOf(rendered: RenderedMachine, name: string): PlannedStep {
+export function stepOf(rendered: RenderedMachine, name: string): PlannedNodeStep {
   const step = rendered.steps.find((s) => s.step.name === name);
   if (!step) throw new Error(`${rendered.machine.name}: step ${name} was not planned`);
   return step;
 }
 
 /** The file with this path in a planned step; throws when it is missing. */
-export function fileOf(step: PlannedStep, path: string): string {
+export function fileOf(step: PlannedNodeStep, path: string): string {
   const file = step.files.find((f) => f.path === path);
   if (!file) throw new Error(`${step.step.name}: no file ${path} (has ${step.files.map((f) => f.path).join(", ")})`);
   return file.content;

@@ -2,7 +2,7 @@
  * A machine reachable only through a bastion (test/harness/jump-network.ts): the machine's sshd runs in a network
  * namespace only the bastion's namespace can reach; the bastion's sshd listens where the host reaches it. Direct
  * access fails, via the bastion works: RemoteFile provisions a file through it, `nodeforge hostkeys` scans the
- * machine's key through it, and the component's step scripts (RemoteScript) reach it with both host keys pinned.
+ * machine's key through it, and the component's steps (MachineStep) reach it with both host keys pinned.
  * Namespaces, veths and the route are removed at the end, also when a test fails.
  */
 import assert from "node:assert/strict";
@@ -21,7 +21,7 @@ import { closeAllSessions, sessionStats } from "../../modules/remote/session";
 import type { BastionTarget, SshTarget } from "../../modules/remote/types";
 import { parseStack } from "../../modules/stack";
 import { createJumpNetwork, jumpResidue, type JumpNetwork } from "../harness/jump-network";
-import { captureProgram, outputValue } from "../harness/pulumi-mocks";
+import { captureProgram, outputValue, STEP_TYPE } from "../harness/pulumi-mocks";
 import { startSshd, type Sshd } from "../harness/sshd";
 
 const BASTION_PORT = 2222;
@@ -273,7 +273,7 @@ describe("the component's step scripts through the bastion", () => {
       "",
     ].join("\n");
 
-  /** The SSH target the Cluster component gives its first step script (RemoteScript), as the engine resolves it. */
+  /** The SSH target the Cluster component gives its first step (MachineStep), as the engine resolves it. */
   async function componentTarget(machineKey: string, bastionKey: string): Promise<SshTarget> {
     const stack = parseStack(stackText(machineKey, bastionKey), "jump.yaml");
     const keys: Record<string, string> = {
@@ -283,8 +283,8 @@ describe("the component's step scripts through the bastion", () => {
     const resources = await captureProgram((transformations) => {
       new Cluster("jump", { stack, secret: (key) => pulumi.secret(keys[key] ?? "") }, { transformations });
     });
-    const script = resources.find((r) => r.type === "pulumi-nodejs:dynamic/nodeforge:RemoteScript");
-    assert.ok(script, "a RemoteScript was registered");
+    const script = resources.find((r) => r.type === STEP_TYPE);
+    assert.ok(script, "a MachineStep was registered");
     return (await outputValue(script.props.target as pulumi.Input<SshTarget>)) as SshTarget;
   }
 

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { planMachine } from "../../modules/steps/plan";
+import { planCluster } from "../../modules/plan";
 import { parseStack } from "../../modules/stack";
 import { kubeBinaryPath } from "../harness/artifact-mirror";
 import { cniManifestDouble } from "../harness/cni-doubles";
@@ -44,7 +44,40 @@ function mirroredSettings(maxPods: number): string {
 /** Every file path the node steps manage on a worker of the lab stack. */
 function managedPaths(lab: Lab): string[] {
   const spec = parseStack(stackYaml(lab, 2), "lab.yaml");
-  return planMachine(spec, spec.machines[1]!).flatMap((p) => p.files.map((f) => f.path));
+  return planCluster(spec)
+    .filter((step) => step.machine === spec.machines[1]!.name && step.step !== "kubeadm-join")
+    .flatMap((step) => step.files.map((f) => f.path));
+}
+
+/** The resource of every planned step of the lab stack's first `count` machines, each with `op`. */
+function everyStep(lab: Lab, count: number, op: string): string[] {
+  return planCluster(parseStack(stackYaml(lab, count), "lab.yaml")).map((step) => `${step.id}:${op}`);
+}
+
+/** A step's files as the stack's state records them (after a refresh: as found on the machine). */
+async function recordedFiles(
+  engine: EngineStack,
+  name: string,
+): Promise<Record<string, { sha256: string; content?: string }>> {
+  return (await recordedResource(engine, name)).outputs.files as Record<string, { sha256: string; content?: string }>;
+}
+
+/** A step's inputs as the stack's state records them (what was wanted). */
+async function recordedInputs(
+  engine: EngineStack,
+  name: string,
+): Promise<{ files: Record<string, { sha256: string }> }> {
+  return (await recordedResource(engine, name)).inputs as { files: Record<string, { sha256: string }> };
+}
+
+async function recordedResource(
+  engine: EngineStack,
+  name: string,
+): Promise<{ inputs: Record<string, unknown>; outputs: Record<string, unknown> }> {
+  const deployment = (await engine.stack.exportStack()).deployment as {
+    resources: { urn: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[];
+  };
+  return deployment.resources.find((r) => r.urn.endsWith(`::${name}`)) ?? assert.fail(`no ${name} in the state`);
 }
 
 /** Every step script run noted in the machine's journal, oldest first: `<step> <create|update|delete>`. */
@@ -98,10 +131,19 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     engine = await engineStack(stackYaml(lab(), 3), lab().clientPrivateKey);
     // The first preview, with every value the PKI and the machines will give still unknown: all creates.
     const preview = await pulumi().preview();
-    assert.ok(changed(preview).length > 60, changed(preview).join());
-    assert.ok(
-      changed(preview).every((c) => c.endsWith(":create")),
-      changed(preview).join(),
+    const steps = everyStep(lab(), 3, "create");
+    // One resource per planned step: 4 node steps a machine; kubeadm init, the token, 2 joins, the registrations and
+    // the cluster network (kube-proxy and flannel): 18 on 3 machines, 6 a machine.
+    assert.equal(steps.length, 18);
+    // One resource per step, besides the Cluster, its PKI, one Node component a machine and the engine's default
+    // provider for dynamic resources.
+    assert.deepEqual(
+      changed(preview).filter((c) => !steps.includes(c)),
+      ["cp-1:create", "default:create", "lab-pki:create", "lab:create", "worker-1:create", "worker-2:create"],
+    );
+    assert.deepEqual(
+      changed(preview).filter((c) => steps.includes(c)),
+      [...steps].sort(),
     );
     const restore = lab().artifacts.serveWrongFile(kubeBinaryPath("1.36.4", "amd64", "kubelet"));
     try {
@@ -187,14 +229,13 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     const runs = await Promise.all(machines().map(scriptRuns));
     pulumi().writeStackFile(stackYaml(lab(), 3, "kubelet:\n  maxPods: 55\n"));
     const expected = machines()
-      .flatMap((m) => [
-        `${m.name}-configure-kubelet-etc-kubernetes-kubelet.conf.d-10-nodeforge.conf:update`,
-        `${m.name}-configure-kubelet:update`,
-      ])
+      .map((m) => `${m.name}-configure-kubelet:update`)
       .sort();
     const preview = await pulumi().preview({ diff: true });
     assert.deepEqual(changed(preview), expected);
     assert.match(preview.output, /maxPods\s*: 110 => 55/);
+    // The diff names the file that changes.
+    assert.match(preview.output, /~ \/etc\/kubernetes\/kubelet\.conf\.d\/10-nodeforge\.conf\s*: \{/);
     const report = await pulumi().up();
     assert.deepEqual(changed(report), expected);
     for (const [i, machine] of machines().entries()) {
@@ -240,14 +281,23 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     await failing(pulumi().refresh({ expectNoChanges: true }), "refresh --expect-no-changes after drift");
     const refresh = await pulumi().refresh();
     assert.deepEqual(changed(refresh), [
-      `${worker.name}-configure-kubelet-unit-kubelet.service:update`,
-      `${worker.name}-install-containerd-etc-containerd-config.toml:update`,
+      `${worker.name}-configure-kubelet:update`,
+      `${worker.name}-install-containerd:update`,
     ]);
+    // The state names the drifted file: its sha256 is the edited file's; the step's other files are as wanted.
+    const files = await recordedFiles(pulumi(), `${worker.name}-install-containerd`);
+    const wanted = (await recordedInputs(pulumi(), `${worker.name}-install-containerd`)).files;
+    const drifted = Object.keys(wanted).filter((path) => files[path]?.sha256 !== wanted[path]!.sha256);
+    assert.deepEqual(drifted, [CONTAINERD_CONFIG]);
+    assert.match(files[CONTAINERD_CONFIG]!.content ?? "", /# edited by hand\n$/);
+    const runs = await scriptRuns(worker);
     const report = await pulumi().up();
     assert.deepEqual(changed(report), [
-      `${worker.name}-configure-kubelet-unit-kubelet.service:update`,
-      `${worker.name}-install-containerd-etc-containerd-config.toml:update`,
+      `${worker.name}-configure-kubelet:update`,
+      `${worker.name}-install-containerd:update`,
     ]);
+    // What was wanted did not change: the file and the unit are put back, no script runs again.
+    assert.deepEqual((await scriptRuns(worker)).slice(runs.length), []);
     assert.equal(await inMachine(worker, `cat ${CONTAINERD_CONFIG}`), good);
     assert.equal((await inMachine(worker, "systemctl is-enabled kubelet.service")).trim(), "enabled");
     await pulumi().refresh({ expectNoChanges: true });
@@ -262,20 +312,28 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     pulumi().writeStackFile(stackYaml(lab(), 4, extra));
     const added = await pulumi().up();
     log(`pulumi up, one machine added: ${added.seconds.toFixed(1)} s`);
-    /** Whether a change is one of the newcomer's resources (its Node component, its steps, its registration). */
+    /** Whether a change is one of the newcomer's resources (its Node component, its steps). */
     const ofNewcomer = (c: string) => c.startsWith(`${newcomer.name}-`) || c.startsWith(`${newcomer.name}:`);
-    // Elsewhere only the first control plane's token, issued afresh for the new machine.
+    // Elsewhere only the first control plane's token, issued afresh for the new machine, and its Node awaited.
+    const onFirst = ["cp-1-bootstrap-token:update", "cp-1-node-registrations:update"];
+    const onFirstRuns = ["bootstrap-token update", "node-registrations update"];
     assert.deepEqual(
       changed(added).filter((c) => !ofNewcomer(c)),
-      ["cp-1-bootstrap-token:update"],
+      onFirst,
     );
-    assert.ok(changed(added).includes(`${newcomer.name}-registration:create`), "its Node is awaited on cp-1");
     const newcomerAdded = changed(added).filter(ofNewcomer);
-    assert.ok(newcomerAdded.length > 10 && newcomerAdded.every((c) => c.endsWith(":create")), newcomerAdded.join());
+    assert.deepEqual(newcomerAdded, [
+      `${newcomer.name}-configure-kubelet:create`,
+      `${newcomer.name}-install-containerd:create`,
+      `${newcomer.name}-install-kubelet:create`,
+      `${newcomer.name}-kubeadm-join:create`,
+      `${newcomer.name}-preflight:create`,
+      `${newcomer.name}:create`,
+    ]);
     assert.equal((await inMachine(newcomer, "systemctl is-active containerd.service")).trim(), "active");
     for (const [i, machine] of others.entries()) {
       const fresh = (await scriptRuns(machine)).slice(runs[i]!.length);
-      assert.deepEqual(fresh, machine.name === "cp-1" ? ["bootstrap-token update", "registration create"] : []);
+      assert.deepEqual(fresh, machine.name === "cp-1" ? onFirstRuns : []);
     }
 
     pulumi().writeStackFile(stackYaml(lab(), 3, extra));
@@ -283,7 +341,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     log(`pulumi up, that machine removed: ${removed.seconds.toFixed(1)} s`);
     assert.deepEqual(
       changed(removed).filter((c) => !ofNewcomer(c)),
-      ["cp-1-bootstrap-token:update"],
+      onFirst,
       changed(removed).join(),
     );
     // Everything that was added goes again, deleted.
@@ -292,7 +350,9 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
       newcomerAdded.map((c) => c.replace(/:create$/, ":delete")),
     );
     const cpRuns = (await scriptRuns(machine0())).slice(runs[0]!.length);
-    assert.ok(cpRuns.includes("registration delete"), `drained on cp-1: ${cpRuns.join(", ")}`);
+    // Added, then removed: the token issued afresh and the registrations run each time (the second drained it).
+    assert.deepEqual(cpRuns, [...onFirstRuns, ...onFirstRuns], "drained on cp-1");
+    assert.equal(await inMachine(machine0(), "cat /var/lib/nodeforge/registered-nodes"), "worker-1\nworker-2\n");
     const leftovers = await inMachine(
       newcomer,
       `for p in ${[...managedPaths(lab()), ...BINARIES, "/var/lib/nodeforge", "/etc/kubernetes"].join(" ")}; do [ ! -e "$p" ] || echo "$p"; done`,
@@ -356,7 +416,8 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     spare.push(lost);
     const report = await lost.up();
     assert.ok(
-      changed(report).length > 60 && changed(report).every((c) => c.endsWith(":create")),
+      everyStep(lab(), 3, "create").every((c) => changed(report).includes(c)) &&
+        changed(report).every((c) => c.endsWith(":create")),
       changed(report).join(),
     );
     assert.deepEqual(await Promise.all(machines().map(units)), since);

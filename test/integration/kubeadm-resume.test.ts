@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { planClusterSteps } from "../../modules/plan";
+import { planCluster } from "../../modules/plan";
 import { parseStack } from "../../modules/stack";
 import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
@@ -98,7 +98,7 @@ describe(
     });
 
     test("an init and a join finished without the stamp (an earlier nodeforge's): stamped, no kubeadm run", async () => {
-      const steps = planClusterSteps(parseStack(yaml, "lab.yaml"));
+      const steps = planCluster(parseStack(yaml, "lab.yaml"));
       const dir = mkdtempSync(join(tmpdir(), "nodeforge-resume-"));
       try {
         for (const [machine, step] of [
@@ -109,7 +109,7 @@ describe(
           const kubeletSince = "systemctl show kubelet.service -p ActiveEnterTimestampMonotonic";
           const since = await inMachine(machine, kubeletSince);
           await inMachine(machine, `rm /var/lib/nodeforge/stamps/${step}`);
-          writeFileSync(join(dir, step), planned.script);
+          writeFileSync(join(dir, step), String(planned.script));
           machine.copyIn(join(dir, step), `/root/${step}.sh`);
           await inMachine(machine, `sh /root/${step}.sh && rm /root/${step}.sh`);
           assert.equal((await inMachine(machine, `cat /var/lib/nodeforge/stamps/${step}`)).trim(), "complete");

@@ -21,8 +21,8 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parseHostKey } from "../../modules/remote/host-key";
+import { MachineStep } from "../../modules/remote/machine-step";
 import {
-  RemoteFile,
   remoteFileProvider,
   type RemoteFileInputs,
   type RemoteFileOutputs,
@@ -414,7 +414,7 @@ interface RegisterRequest {
   getAdditionalsecretoutputsList(): string[];
 }
 
-describe("RemoteFile resource (Pulumi mocks)", () => {
+describe("MachineStep resource (Pulumi mocks)", () => {
   const registered: pulumi.runtime.MockResourceArgs[] = [];
   const secretOutputs = new Map<string, string[]>();
   before(() => {
@@ -447,18 +447,38 @@ describe("RemoteFile resource (Pulumi mocks)", () => {
       }),
     );
 
-  test("registers a nodeforge RemoteFile whose target is secret, content secret only on request", async () => {
-    const args = { target: server().target(), path: "/etc/app.conf", mode: "0644", owner: "root", group: "root" };
-    const plain = new RemoteFile("plain", { ...args, content: "visible\n" });
-    const hidden = new RemoteFile("hidden", { ...args, content: "token\n", secret: true });
-    assert.deepEqual(await outputOf(plain.content), { value: "visible\n", secret: false });
-    assert.equal((await outputOf(plain.target)).secret, true);
-    assert.deepEqual(await outputOf(hidden.content), { value: "token\n", secret: true });
-    assert.deepEqual(secretOutputs.get("plain"), ["target"]);
-    assert.deepEqual(secretOutputs.get("hidden"), ["target", "content", "sha256"]);
+  test("registers a nodeforge MachineStep: target and secret contents secret, plain files shown", async () => {
+    const meta = { mode: "0644", owner: "root", group: "root" };
+    const step = new MachineStep("step", {
+      target: server().target(),
+      step: "probe",
+      files: [
+        { path: "/etc/app.conf", content: "visible\n", ...meta },
+        { path: "/etc/app.token", content: "token\n", ...meta, mode: "0600", secret: true },
+      ],
+      script: "true",
+    });
+    const files = await outputOf(step.files);
+    assert.equal(files.secret, false, "a preview shows which file changes");
+    assert.deepEqual(files.value, {
+      "/etc/app.conf": {
+        ...meta,
+        sha256: createHash("sha256").update("visible\n").digest("hex"),
+        content: "visible\n",
+      },
+      "/etc/app.token": { ...meta, mode: "0600", sha256: createHash("sha256").update("token\n").digest("hex") },
+    });
+    assert.equal((await outputOf(step.target)).secret, true);
+    assert.deepEqual(secretOutputs.get("step"), ["target", "secretContents"]);
     assert.deepEqual(
       registered.map((resource) => resource.type),
-      ["pulumi-nodejs:dynamic/nodeforge:RemoteFile", "pulumi-nodejs:dynamic/nodeforge:RemoteFile"],
+      ["pulumi-nodejs:dynamic/nodeforge:MachineStep"],
     );
+    // The engine receives the contents wrapped as a secret (Pulumi's secret signature), the files map as is.
+    const inputs = registered[0]!.inputs as { secretContents: unknown; files: unknown };
+    assert.deepEqual(inputs.secretContents, {
+      [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig,
+      value: { "/etc/app.token": "token\n" },
+    });
   });
 });

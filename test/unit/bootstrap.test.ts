@@ -19,12 +19,13 @@ import {
   FAKE_CLUSTER_PKI,
   isSecret,
   outputValue,
+  STEP_TYPE,
+  stepFiles,
   type CapturedResource,
 } from "../harness/pulumi-mocks";
 import { assertCleanShell } from "../harness/shell-check";
 import { TEST_HOST_KEY } from "../harness/stack-builder";
 
-const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
 const MACHINES = [
   ["cp-1", "control-plane"],
   ["cp-2", "control-plane"],
@@ -60,6 +61,8 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   let cluster: Cluster;
   const byName = (name: string) => findResource(resources, name);
   const dependsOn = (name: string, other: string) => byName(name).dependsOn.includes(byName(other).resource);
+  const file = async (step: string, path: string) =>
+    (await stepFiles(byName(step)))[path] ?? assert.fail(`${step}: no ${path}`);
 
   before(async () => {
     const stack = haStack();
@@ -69,7 +72,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   });
 
   it("runs kubeadm init on the first control plane once it is prepared", () => {
-    assert.equal(byName("cp-1-kubeadm-init").type, "pulumi-nodejs:dynamic/nodeforge:RemoteScript");
+    assert.equal(byName("cp-1-kubeadm-init").type, STEP_TYPE);
     assert.ok(dependsOn("cp-1-kubeadm-init", "cp-1-configure-kubelet"));
     assert.match(String(byName("cp-1-kubeadm-init").props.script), /kubeadm init --config/);
     assert.match(String(byName("cp-1-kubeadm-init").props.deleteScript), /kubeadm reset --force/);
@@ -77,10 +80,11 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
 
   it("issues the bootstrap token afresh after init and before any join, from a root-only file", async () => {
     assert.ok(dependsOn("cp-1-bootstrap-token", "cp-1-kubeadm-init"));
-    const file = byName("cp-1-bootstrap-token-etc-kubernetes-nodeforge-bootstrap-token");
-    assert.equal(file.props.mode, "0600");
-    assert.equal(await isSecret(file.props.content), true);
-    assert.equal(await outputValue(file.props.content as pulumi.Output<string>), FAKE_CLUSTER_PKI.bootstrapToken);
+    const token = await file("cp-1-bootstrap-token", "/etc/kubernetes/nodeforge/bootstrap-token");
+    assert.equal(token.mode, "0600");
+    assert.equal(token.secret, true);
+    assert.equal(await isSecret(byName("cp-1-bootstrap-token").props.secretContents), true);
+    assert.equal(token.content, FAKE_CLUSTER_PKI.bootstrapToken);
     const create = String(byName("cp-1-bootstrap-token").props.script);
     assert.match(create, /apply --server-side --force-conflicts --field-manager=nodeforge -f - <<NF_EOF/);
     assert.match(create, /type: bootstrap\.kubernetes\.io\/token/);
@@ -101,67 +105,75 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.ok(!dependsOn("worker-1-kubeadm-join", "worker-2-kubeadm-join"));
   });
 
-  it("checks each joined machine's registration from the first control plane, and drains it on destroy", async () => {
-    for (const machine of ["cp-2", "cp-3", "worker-1", "worker-2"]) {
-      const registration = byName(`${machine}-registration`);
-      assert.ok(dependsOn(`${machine}-registration`, `${machine}-kubeadm-join`));
-      assert.equal(registration.parent, byName("cp-1").resource, "runs on the first control plane");
-      const target = await outputValue(registration.props.target as pulumi.Input<Record<string, unknown>>);
-      assert.equal(target.host, "192.0.2.10");
-      assert.equal(registration.props.step, "registration");
-      assert.match(String(registration.props.script), new RegExp(`get node ${machine} `));
-      assert.match(String(registration.props.deleteScript), new RegExp(`drain ${machine} --ignore-daemonsets`));
-      assert.match(String(registration.props.deleteScript), new RegExp(`delete node ${machine} `));
+  it("waits for every joined machine's Node on the first control plane; drains a leaver, and all on destroy", async () => {
+    const registrations = byName("cp-1-node-registrations");
+    // After the last control plane's join (which comes after the others') and every worker's.
+    for (const machine of ["cp-3", "worker-1", "worker-2"]) {
+      assert.ok(dependsOn("cp-1-node-registrations", `${machine}-kubeadm-join`));
     }
-    assert.ok(!resources.some((r) => r.name === "cp-1-registration"), "the init machine drains nobody before itself");
+    assert.equal(registrations.parent, byName("cp-1").resource, "runs on the first control plane");
+    const target = await outputValue(registrations.props.target as pulumi.Input<Record<string, unknown>>);
+    assert.equal(target.host, "192.0.2.10");
+    assert.equal(registrations.props.step, "node-registrations");
+    const script = String(registrations.props.script);
+    assert.match(script, /^ {2}for nf_name in cp-2 cp-3 worker-1 worker-2 ; do$/m);
+    assert.match(script, /get node "\$nf_node"/);
+    assert.match(script, /nf_wanted "\$nf_node" \|\| nf_drain_node "\$nf_node"/);
+    const deleteScript = String(registrations.props.deleteScript);
+    assert.match(deleteScript, /drain "\$1" --ignore-daemonsets/);
+    assert.match(deleteScript, /delete node "\$1" /);
+    // The first control plane drains nobody before itself: it is in neither list.
+    assert.match(deleteScript, /^for nf_node in cp-2 cp-3 worker-1 worker-2 ; do$/m);
   });
 
   it("applies kube-proxy on the first control plane after every machine joined and registered", async () => {
-    for (const machine of ["cp-2", "cp-3", "worker-1", "worker-2"]) {
-      assert.ok(dependsOn("cp-1-kube-proxy", `${machine}-registration`), `kube-proxy after ${machine}`);
-    }
-    assert.ok(dependsOn("cp-1-kube-proxy", "cp-3-kubeadm-join"));
+    assert.deepEqual(byName("cp-1-cluster-network").dependsOn, [byName("cp-1-node-registrations").resource]);
     assert.match(
-      String(byName("cp-1-kube-proxy").props.script),
+      String(byName("cp-1-cluster-network").props.script),
       /kubectl --kubeconfig \/etc\/kubernetes\/admin\.conf apply --server-side/,
     );
-    const manifest = byName("cp-1-kube-proxy-etc-kubernetes-nodeforge-kube-proxy.yaml");
-    assert.match(await outputValue(manifest.props.content as pulumi.Output<string>), /kind: DaemonSet/);
+    const manifest = await file("cp-1-cluster-network", "/etc/kubernetes/nodeforge/kube-proxy.yaml");
+    assert.match(manifest.content, /kind: DaemonSet/);
   });
 
   it("keeps the token and the CA keys secret, in files only root can read", async () => {
     const secretFiles = [
-      "cp-1-kubeadm-init-etc-kubernetes-nodeforge-kubeadm-init.yaml",
-      "cp-1-kubeadm-init-etc-kubernetes-pki-ca.key",
-      "cp-1-kubeadm-init-etc-kubernetes-pki-sa.key",
-      "cp-2-kubeadm-join-etc-kubernetes-nodeforge-kubeadm-join.yaml",
-      "worker-1-kubeadm-join-etc-kubernetes-nodeforge-kubeadm-join.yaml",
-    ];
-    for (const name of secretFiles) {
-      const file = byName(name);
-      assert.equal(file.type, FILE_TYPE);
-      assert.equal(file.props.mode, "0600", `${name} mode`);
-      assert.equal(await isSecret(file.props.content), true, `${name} content is secret`);
+      ["cp-1-kubeadm-init", "/etc/kubernetes/nodeforge/kubeadm-init.yaml"],
+      ["cp-1-kubeadm-init", "/etc/kubernetes/pki/ca.key"],
+      ["cp-1-kubeadm-init", "/etc/kubernetes/pki/sa.key"],
+      ["cp-2-kubeadm-join", "/etc/kubernetes/nodeforge/kubeadm-join.yaml"],
+      ["worker-1-kubeadm-join", "/etc/kubernetes/nodeforge/kubeadm-join.yaml"],
+    ] as const;
+    for (const [step, path] of secretFiles) {
+      const found = await file(step, path);
+      assert.equal(found.mode, "0600", `${step} ${path} mode`);
+      assert.equal(found.secret, true, `${step} ${path} content is secret`);
+      assert.equal(await isSecret(byName(step).props.secretContents), true);
     }
-    const init = await outputValue(byName(secretFiles[0] as string).props.content as pulumi.Output<string>);
+    const init = (await file(...secretFiles[0])).content;
     assert.match(init, new RegExp(`token: "${FAKE_CLUSTER_PKI.bootstrapToken}"`));
-    const join = await outputValue(byName(secretFiles[3] as string).props.content as pulumi.Output<string>);
+    const join = (await file(...secretFiles[3])).content;
     assert.ok(join.includes(FAKE_CLUSTER_PKI.caCertHash as string), "the join carries the CA cert hash");
     // A control plane joins with the CAs nodeforge wrote, never with certificates kubeadm init uploaded.
     assert.doesNotMatch(join, /certificateKey/);
-    for (const cmd of resources.filter((r) => r.type === "pulumi-nodejs:dynamic/nodeforge:RemoteScript")) {
-      assert.ok(
-        !String(cmd.props.script).includes(FAKE_CLUSTER_PKI.bootstrapToken as string),
-        `${cmd.name}: no token in a script`,
-      );
-      for (const trigger of cmd.props.triggers as unknown[])
-        assert.ok(!String(await outputValue(trigger as pulumi.Output<string>)).includes("abcdef"));
+    for (const cmd of resources.filter((r) => r.type === STEP_TYPE)) {
+      const visible = [
+        String(cmd.props.script),
+        JSON.stringify(await outputValue(cmd.props.files as pulumi.Input<object>)),
+        JSON.stringify(await outputValue(pulumi.output(cmd.props.triggers as pulumi.Input<string>[]))),
+      ];
+      for (const text of visible) {
+        assert.ok(!text.includes(FAKE_CLUSTER_PKI.bootstrapToken as string), `${cmd.name}: no token outside secrets`);
+        assert.ok(!text.includes(FAKE_CLUSTER_PKI.caKey as string), `${cmd.name}: no CA key outside secrets`);
+      }
     }
-    assert.equal(byName("cp-1-kubeadm-init-etc-kubernetes-pki-ca.crt").props.mode, "0644");
+    const ca = await file("cp-1-kubeadm-init", "/etc/kubernetes/pki/ca.crt");
+    assert.equal(ca.mode, "0644");
+    assert.equal(ca.secret, false, "a certificate is shown in previews");
   });
 
   it("exports the API endpoint and an admin kubeconfig as a secret", async () => {
-    assert.equal(cluster.apiEndpoint, "https://192.0.2.100:6443");
+    assert.equal(await outputValue(cluster.apiEndpoint), "https://192.0.2.100:6443");
     assert.equal(await isSecret(cluster.adminKubeconfig), true);
     assert.match(await outputValue(cluster.adminKubeconfig), /server: https:\/\/192\.0\.2\.100:6443/);
   });
@@ -181,22 +193,21 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
   });
 
   it("puts kube-vip's static pod on every control plane before kubeadm runs there, never on workers", async () => {
-    for (const name of [
-      "cp-1-kubeadm-init-etc-kubernetes-manifests-kube-vip.yaml",
-      "cp-2-kubeadm-join-etc-kubernetes-manifests-kube-vip.yaml",
-      "cp-3-kubeadm-join-etc-kubernetes-manifests-kube-vip.yaml",
-    ]) {
-      const file = byName(name);
-      assert.equal(file.props.mode, "0600");
-      const manifest = await outputValue(file.props.content as pulumi.Output<string>);
+    for (const step of ["cp-1-kubeadm-init", "cp-2-kubeadm-join", "cp-3-kubeadm-join"]) {
+      const found = (await stepFiles(byName(step)))["/etc/kubernetes/manifests/kube-vip.yaml"];
+      assert.ok(found, `${step}: kube-vip's manifest`);
+      assert.equal(found.mode, "0600");
       assert.match(
-        manifest,
+        found.content,
         /path: "\/etc\/kubernetes\/admin\.conf"/,
-        `${name}: nodeforge's manifest mounts admin.conf`,
+        `${step}: nodeforge's manifest mounts admin.conf`,
       );
-      assert.match(manifest, /192\.0\.2\.100/);
+      assert.match(found.content, /192\.0\.2\.100/);
     }
-    assert.ok(!resources.some((r) => r.name.startsWith("worker-") && r.name.endsWith("kube-vip.yaml")));
+    for (const worker of ["worker-1", "worker-2"]) {
+      const files = await stepFiles(byName(`${worker}-kubeadm-join`));
+      assert.ok(!("/etc/kubernetes/manifests/kube-vip.yaml" in files), `${worker}: no kube-vip`);
+    }
   });
 
   it("gives kube-vip super-admin.conf only while kubeadm init runs, and back even when init fails", () => {
@@ -222,15 +233,13 @@ describe("cluster bootstrap with kube-vip (mocks)", () => {
     const owned = { files: ["/etc/kubernetes/nodeforge/x"], directories: ["/etc/kubernetes/nodeforge"] };
     const scripts = {
       "bootstrap-token": { tokenFile: "/etc/kubernetes/nodeforge/bootstrap-token", ttlHours: 2 },
-      "node-registered": { node: "worker-1" },
-      "node-drain": { node: "worker-1" },
+      "node-registrations": { nodes: ["cp-2", "worker-1"], listFile: "/var/lib/nodeforge/registered-nodes" },
+      "node-registrations-delete": { nodes: ["cp-2", "worker-1"], listFile: "/var/lib/nodeforge/registered-nodes" },
       "kubeadm-reset": {
         owned,
         cniPaths: ["/etc/cni/net.d/10-flannel.conflist", "/run/flannel"],
         cniLinks: ["flannel.1", "cni0"],
       },
-      "kube-proxy-apply": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml" },
-      "kube-proxy-delete": { manifest: "/etc/kubernetes/nodeforge/kube-proxy.yaml", owned },
       "remove-files": { owned },
     };
     for (const [name, values] of Object.entries(scripts)) {

@@ -75,11 +75,8 @@ describe("nodeforge render", () => {
       ...nodeSteps,
       "05-kubeadm-init",
       "06-bootstrap-token",
-      "07-cp-2-registration",
-      "08-cp-3-registration",
-      "09-worker-1-registration",
-      "10-worker-2-registration",
-      "11-kube-proxy",
+      "07-node-registrations",
+      "08-cluster-network",
     ]);
     // The files made of the cluster's secrets: a throwaway PKI's, marked, root-only.
     assert.match(
@@ -106,6 +103,16 @@ describe("nodeforge render", () => {
     const worker = rendered("worker-2");
     assert.deepEqual(worker.steps, [...nodeSteps, "05-kubeadm-join"]);
     assert.doesNotMatch(worker.manifest, /pki/);
+    // An external etcd member's machine: its one step, its keys a throwaway PKI's, root-only.
+    const etcd = rendered("etcd-2");
+    assert.deepEqual(etcd.steps, ["01-etcd-member"]);
+    assert.match(
+      etcd.manifest,
+      /^ {2}file \/etc\/etcd\/pki\/member\.key mode 0600 owner root:root secret \(throwaway value\)$/m,
+    );
+    assert.match(etcd.manifest, /^ {2}file \/etc\/etcd\/pki\/member\.crt mode 0644 owner root:root$/m);
+    assert.match(etcd.file("etc/etcd/nodeforge-etcd.yaml"), /etcd-2=https:\/\/192\.0\.2\.32:2380/);
+    assert.match(readFileSync(join(etcd.out, "steps", "01-etcd-member.sh"), "utf8"), /nf_machine=etcd-2/);
     assert.match(
       worker.file("etc/kubernetes/nodeforge/kubeadm-join.yaml"),
       /caCertHashes:\n\s+- "?sha256:[0-9a-f]{64}"?/,

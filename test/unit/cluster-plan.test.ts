@@ -1,100 +1,157 @@
 /**
- * The cluster's steps as plain data (modules/plan), checked without Pulumi: which machine runs what, in which
- * order, with which files; the example HA stack (kube-vip, external etcd) and the plain one.
+ * The whole plan as plain data (modules/plan), checked without Pulumi: which machine runs what, in which order,
+ * with which files; the example HA stack (kube-vip, external etcd) and the plain one.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { etcdClusterOf } from "../../modules/etcd";
-import { DEFAULT_PINS } from "../../modules/pins";
-import { generateClusterPki } from "../../modules/pki";
-import { fileContent, isSecretFile, planClusterSteps, type PlannedClusterStep } from "../../modules/plan";
+import { generateClusterPki, generateEtcdPki } from "../../modules/pki";
+import { fileContent, isSecretFile, planCluster, scriptText, type ClusterSecrets } from "../../modules/plan";
 import { projectRoot } from "../../modules/project-root";
 import { loadStackFile } from "../../modules/stack";
 
 const ha = loadStackFile(join(projectRoot(), "stacks", "example-ha.yaml"));
 const plain = loadStackFile(join(projectRoot(), "stacks", "example-baremetal.yaml"));
-const haSteps = planClusterSteps(ha, DEFAULT_PINS, etcdClusterOf(ha));
+const haPlan = planCluster(ha);
+const NODE_STEPS = ["preflight", "install-containerd", "install-kubelet", "configure-kubelet"];
+const CLUSTER_STEPS = new Set([
+  "kubeadm-init",
+  "bootstrap-token",
+  "kubeadm-join",
+  "node-registrations",
+  "cluster-network",
+]);
 
-const afterSteps = (step: PlannedClusterStep): string[] => step.after.flatMap((a) => ("step" in a ? [a.step] : []));
+function secretsFor(): ClusterSecrets {
+  const pki = generateClusterPki({ clusterName: "ha" });
+  const etcd = generateEtcdPki({
+    clusterName: "ha",
+    members: ha.etcd!.external.machines.map((m) => ({ name: m.name, address: m.address })),
+  });
+  return {
+    ...pki,
+    externalEtcdCaCert: etcd.caCert,
+    externalEtcdClientCert: etcd.clientCert,
+    externalEtcdClientKey: etcd.clientKey,
+    externalEtcdMembers: { memberCerts: etcd.memberCerts, memberKeys: etcd.memberKeys },
+  };
+}
 
-describe("the cluster's steps as plain data", () => {
-  it("in order: init, token, control planes one at a time, workers, registrations, kube-proxy", () => {
+describe("the plan as plain data", () => {
+  it("every machine's steps: etcd members, node steps, then the cluster's in their order", () => {
     assert.deepEqual(
-      haSteps.map((s) => `${s.machine}: ${s.id}`),
+      haPlan.filter((s) => s.step === "etcd-member").map((s) => s.id),
+      ["etcd-1-etcd-member", "etcd-2-etcd-member", "etcd-3-etcd-member"],
+    );
+    for (const machine of ha.machines) {
+      assert.deepEqual(
+        haPlan.filter((s) => s.machine === machine.name && NODE_STEPS.includes(s.step)).map((s) => s.id),
+        NODE_STEPS.map((step) => `${machine.name}-${step}`),
+      );
+    }
+    assert.deepEqual(
+      haPlan.filter((s) => CLUSTER_STEPS.has(s.step)).map((s) => `${s.machine}: ${s.id}`),
       [
         "cp-1: cp-1-kubeadm-init",
         "cp-1: cp-1-bootstrap-token",
         "cp-2: cp-2-kubeadm-join",
-        "cp-1: cp-2-registration",
         "cp-3: cp-3-kubeadm-join",
-        "cp-1: cp-3-registration",
         "worker-1: worker-1-kubeadm-join",
-        "cp-1: worker-1-registration",
         "worker-2: worker-2-kubeadm-join",
-        "cp-1: worker-2-registration",
-        "cp-1: cp-1-kube-proxy",
+        "cp-1: cp-1-node-registrations",
+        "cp-1: cp-1-cluster-network",
       ],
     );
+    assert.equal(new Set(haPlan.map((s) => s.id)).size, haPlan.length, "ids are unique");
   });
 
   it("every step waits only for steps planned before it; what each waits for", () => {
     const seen = new Set<string>();
-    for (const step of haSteps) {
-      for (const id of afterSteps(step)) assert.ok(seen.has(id), `${step.id} waits for ${id}, planned later`);
+    for (const step of haPlan) {
+      for (const id of step.after) assert.ok(seen.has(id), `${step.id} waits for ${id}, planned later`);
       seen.add(step.id);
     }
-    const after = Object.fromEntries(haSteps.map((s) => [s.id, s.after]));
+    const after = Object.fromEntries(haPlan.map((s) => [s.id, s.after]));
+    // A node's steps run one after another; a worker's kubelet is configured once every control plane is prepared.
+    assert.deepEqual(after["cp-2-install-containerd"], ["cp-2-preflight"]);
+    assert.deepEqual(after["cp-2-configure-kubelet"], ["cp-2-install-kubelet"]);
+    assert.deepEqual(after["worker-1-configure-kubelet"], [
+      "worker-1-install-kubelet",
+      "cp-1-configure-kubelet",
+      "cp-2-configure-kubelet",
+      "cp-3-configure-kubelet",
+    ]);
+    assert.deepEqual(after["etcd-1-etcd-member"], []);
     // kubeadm init waits for its machine's node steps and every external etcd member.
     assert.deepEqual(after["cp-1-kubeadm-init"], [
-      { node: "cp-1" },
-      { etcdMember: "etcd-1" },
-      { etcdMember: "etcd-2" },
-      { etcdMember: "etcd-3" },
+      "cp-1-configure-kubelet",
+      "etcd-1-etcd-member",
+      "etcd-2-etcd-member",
+      "etcd-3-etcd-member",
     ]);
     // Control planes join one after the other (etcd grows one member at a time), workers after the last of them.
-    assert.deepEqual(after["cp-2-kubeadm-join"], [{ node: "cp-2" }, { step: "cp-1-bootstrap-token" }]);
-    assert.deepEqual(after["cp-3-kubeadm-join"], [{ node: "cp-3" }, { step: "cp-2-kubeadm-join" }]);
-    assert.deepEqual(after["worker-1-kubeadm-join"], [{ node: "worker-1" }, { step: "cp-3-kubeadm-join" }]);
-    assert.deepEqual(after["worker-2-kubeadm-join"], [{ node: "worker-2" }, { step: "cp-3-kubeadm-join" }]);
-    assert.deepEqual(afterSteps(haSteps.at(-1)!).sort(), [
-      "cp-2-registration",
+    assert.deepEqual(after["cp-2-kubeadm-join"], ["cp-2-configure-kubelet", "cp-1-bootstrap-token"]);
+    assert.deepEqual(after["cp-3-kubeadm-join"], ["cp-3-configure-kubelet", "cp-2-kubeadm-join"]);
+    assert.deepEqual(after["worker-1-kubeadm-join"], ["worker-1-configure-kubelet", "cp-3-kubeadm-join"]);
+    assert.deepEqual(after["worker-2-kubeadm-join"], ["worker-2-configure-kubelet", "cp-3-kubeadm-join"]);
+    assert.deepEqual(after["cp-1-node-registrations"], [
       "cp-3-kubeadm-join",
-      "cp-3-registration",
-      "worker-1-registration",
-      "worker-2-registration",
+      "worker-1-kubeadm-join",
+      "worker-2-kubeadm-join",
     ]);
+    assert.deepEqual(after["cp-1-cluster-network"], ["cp-1-node-registrations"]);
+  });
+
+  it("units: containerd and the kubelet on every node, the etcd member on its machine", () => {
+    const units = Object.fromEntries(haPlan.filter((s) => s.units.length > 0).map((s) => [s.id, s.units]));
+    assert.deepEqual(units["worker-1-install-containerd"], [{ name: "containerd.service", running: true }]);
+    assert.deepEqual(units["worker-1-configure-kubelet"], [{ name: "kubelet.service", running: false }]);
+    assert.deepEqual(units["etcd-1-etcd-member"], [{ name: "nodeforge-etcd.service", running: true }]);
   });
 
   it("files: secrets root-only, made from the secrets they name; scripts carry none", () => {
-    const pki = generateClusterPki({ clusterName: "ha" });
-    const secrets = { ...pki, externalEtcdCaCert: "ca", externalEtcdClientCert: "cert", externalEtcdClientKey: "key" };
-    const init = haSteps[0]!;
+    const secrets = secretsFor();
+    const init = haPlan.find((s) => s.id === "cp-1-kubeadm-init")!;
     const byPath = Object.fromEntries(init.files.map((f) => [f.path, f]));
     assert.equal(byPath["/etc/kubernetes/pki/ca.key"]?.mode, "0600");
     assert.equal(byPath["/etc/kubernetes/pki/ca.crt"]?.mode, "0644");
-    assert.equal(fileContent(byPath["/etc/kubernetes/pki/ca.key"]!, secrets), pki.caKey);
+    assert.equal(fileContent(byPath["/etc/kubernetes/pki/ca.key"]!, secrets), secrets.caKey);
     assert.equal(byPath["/etc/kubernetes/pki/etcd/ca.key"], undefined, "external etcd: no stacked etcd CA");
-    assert.equal(fileContent(byPath["/etc/kubernetes/pki/etcd-external/client.key"]!, secrets), "key");
+    assert.equal(
+      fileContent(byPath["/etc/kubernetes/pki/etcd-external/client.key"]!, secrets),
+      secrets.externalEtcdClientKey,
+    );
     const config = byPath["/etc/kubernetes/nodeforge/kubeadm-init.yaml"]!;
     assert.ok(isSecretFile(config) && config.mode === "0600");
-    assert.ok(fileContent(config, secrets).includes(pki.bootstrapToken));
-    for (const step of haSteps) {
+    assert.ok(fileContent(config, secrets).includes(secrets.bootstrapToken));
+    const member = haPlan.find((s) => s.id === "etcd-2-etcd-member")!;
+    const memberKey = member.files.find((f) => f.path === "/etc/etcd/pki/member.key")!;
+    assert.ok(isSecretFile(memberKey) && memberKey.mode === "0600");
+    assert.equal(fileContent(memberKey, secrets), secrets.externalEtcdMembers.memberKeys["etcd-2"]);
+    const memberCert = member.files.find((f) => f.path === "/etc/etcd/pki/member.crt")!;
+    assert.ok(!isSecretFile(memberCert), "a certificate is public");
+    const keys = [
+      secrets.bootstrapToken,
+      secrets.caKey,
+      secrets.externalEtcdClientKey,
+      ...Object.values(secrets.externalEtcdMembers.memberKeys),
+    ];
+    for (const step of haPlan) {
       for (const f of step.files) if (isSecretFile(f)) assert.equal(f.mode, "0600", f.path);
-      for (const text of [step.script, step.deleteScript]) {
-        for (const value of [pki.bootstrapToken, pki.caKey]) assert.ok(!text.includes(value), step.id);
+      for (const text of [scriptText(step.script, secrets), step.deleteScript]) {
+        for (const value of keys) assert.ok(!text.includes(value), step.id);
       }
     }
   });
 
-  it("a single control plane: no token step without machines to join; stacked etcd's CA written", () => {
-    const alone = loadStackFile(join(projectRoot(), "stacks", "example-baremetal.yaml"));
-    const steps = planClusterSteps({ ...alone, machines: alone.machines.slice(0, 1) }, DEFAULT_PINS);
+  it("a single control plane: no token or registrations without machines to join; stacked etcd's CA written", () => {
+    const alone = planCluster({ ...plain, machines: plain.machines.slice(0, 1) });
+    const cluster = alone.filter((s) => !NODE_STEPS.includes(s.step));
     assert.deepEqual(
-      steps.map((s) => s.id),
-      ["cp-1-kubeadm-init", "cp-1-kube-proxy"],
+      cluster.map((s) => s.id),
+      ["cp-1-kubeadm-init", "cp-1-cluster-network"],
     );
-    assert.ok(steps[0]!.files.some((f) => f.path === "/etc/kubernetes/pki/etcd/ca.key"));
-    assert.equal(planClusterSteps(plain, DEFAULT_PINS).length, 7);
+    assert.deepEqual(cluster[1]!.after, ["cp-1-kubeadm-init"]);
+    assert.ok(cluster[0]!.files.some((f) => f.path === "/etc/kubernetes/pki/etcd/ca.key"));
   });
 });

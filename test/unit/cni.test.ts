@@ -2,7 +2,8 @@
  * The pod network plugin (stack `cni`): what a stack may say and what validation refuses, with the positions a user
  * sees; resolveCni; the apply and delete scripts, checked by shellcheck and dash and RUN on this host (the manifest
  * test doubles served by a local HTTP server, a kubectl double first in PATH, every absolute path moved into a temp
- * dir); and, under Pulumi's mocks, the CNI step's place after kube-proxy and what every node's reset removes.
+ * dir); and, under Pulumi's mocks, the cluster-network step (kube-proxy, then the CNI plugin) and what every node's
+ * reset removes.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -30,10 +31,9 @@ import {
   type ResolvedCni,
 } from "../../modules/cluster-config";
 import { Cluster } from "../../modules/components";
-import { cniScripts } from "../../modules/plan";
+import { clusterNetworkScripts } from "../../modules/plan";
 import { DEFAULT_PINS, type CniPlugin, type Pins } from "../../modules/pins";
 import { formatIssue, parseStack, StackValidationError, type MachineSpec, type StackSpec } from "../../modules/stack";
-import { sha256 } from "../../modules/steps/hash";
 import { cniManifestDouble } from "../harness/cni-doubles";
 import { kubernetesSchemaErrors } from "../harness/k8s-validate";
 import {
@@ -41,6 +41,8 @@ import {
   FAKE_CLUSTER_PKI,
   findResource,
   outputValue,
+  STEP_TYPE,
+  stepFiles,
   type CapturedResource,
 } from "../harness/pulumi-mocks";
 import { ipv6StackYaml, runProcess, type ProcessResult } from "../harness/render-fixtures";
@@ -333,7 +335,7 @@ describe("the CNI scripts, as rendered", () => {
         }),
       );
       const cni = resolveCni(stack, DEFAULT_PINS) as ResolvedCni;
-      const { script, deleteScript } = cniScripts(cni, stack.machines[0] as MachineSpec);
+      const { script, deleteScript } = clusterNetworkScripts(cni, stack.machines[0] as MachineSpec);
       assert.ok(script.startsWith("#!/bin/sh\n") && deleteScript.startsWith("#!/bin/sh\n"));
       assertCleanShell(`${plugin} apply`, script);
       assertCleanShell(`${plugin} delete`, deleteScript);
@@ -352,7 +354,7 @@ describe("the CNI scripts, as rendered", () => {
     const stack = parse(
       stackText({ cni: ["cni:", "  plugin: flannel", `  manifestUrl: ${percent}`, `  sha256: ${SHA}`] }),
     );
-    const { script } = cniScripts(resolveCni(stack, DEFAULT_PINS) as ResolvedCni, stack.machines[0] as MachineSpec);
+    const { script } = clusterNetworkScripts(resolveCni(stack, DEFAULT_PINS), stack.machines[0] as MachineSpec);
     assertCleanShell("percent URL", script);
     assert.ok(
       script.includes(`\nnf_fetch ${percent} ${SHA} /etc/kubernetes/nodeforge/cni/flannel.yaml.nodeforge-download\n`),
@@ -448,10 +450,13 @@ describe("the CNI apply and delete scripts, run on this host", () => {
       }),
     );
     const cni = resolveCni(stack, DEFAULT_PINS) as ResolvedCni;
-    const scripts = cniScripts(cni, stack.machines[0] as MachineSpec);
+    const scripts = clusterNetworkScripts(cni, stack.machines[0] as MachineSpec);
     const etc = join(root, "etc-kubernetes");
     mkdirSync(etc);
     writeFileSync(join(etc, "admin.conf"), "admin.conf test double\n");
+    // The step applies kube-proxy's manifest (a file of the step, written before its script runs) first.
+    mkdirSync(join(etc, "nodeforge"));
+    writeFileSync(join(etc, "nodeforge", "kube-proxy.yaml"), "kube-proxy manifest test double\n");
     const log = join(root, "kubectl.log");
     return {
       root,
@@ -462,7 +467,8 @@ describe("the CNI apply and delete scripts, run on this host", () => {
       manifest: join(etc, "nodeforge", "cni", `${plugin}.yaml`),
       apply: () => runLocally(root, scripts.script, { NF_TEST_KUBECTL_LOG: log }),
       remove: () => runLocally(root, scripts.deleteScript, { NF_TEST_KUBECTL_LOG: log }),
-      kubectl: () => calls(log),
+      /** kubectl's calls for the CNI plugin (kube-proxy's, by the same step, left out). */
+      kubectl: () => calls(log).filter((call) => !call.some((arg) => arg.endsWith("/kube-proxy.yaml"))),
       /** The last file kubectl was given with -f, as it was then. */
       kubectlFile: () => readFileSync(`${log}.file`, "utf8"),
     };
@@ -525,10 +531,10 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     served.set(m.path, tampered);
     const result = await m.apply();
     assert.notEqual(result.code, 0);
-    assert.equal(result.stderr, `cp-1: cni: sha256 mismatch for ${m.url}: expected ${good}, got ${bad}\n`);
+    assert.equal(result.stderr, `cp-1: cluster-network: sha256 mismatch for ${m.url}: expected ${good}, got ${bad}\n`);
     assert.match(
       result.stderr,
-      /^cp-1: cni: sha256 mismatch for http:\/\/127\.0\.0\.1:\d+\/\S+: expected [0-9a-f]{64}, got [0-9a-f]{64}\n$/,
+      /^cp-1: cluster-network: sha256 mismatch for http:\/\/127\.0\.0\.1:\d+\/\S+: expected [0-9a-f]{64}, got [0-9a-f]{64}\n$/,
     );
     assert.equal(m.kubectl().length, 1, "kubectl ran for the first, good, download only");
     assert.equal(readFileSync(m.manifest, "utf8"), appliedBefore);
@@ -541,7 +547,7 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     assert.notEqual(result.code, 0);
     assert.match(
       result.stderr,
-      new RegExp(`^cp-1: cni: sha256 mismatch for ${m.url}: expected ${SHA}, got [0-9a-f]{64}\\n$`),
+      new RegExp(`^cp-1: cluster-network: sha256 mismatch for ${m.url}: expected ${SHA}, got [0-9a-f]{64}\\n$`),
     );
     assert.deepEqual(m.kubectl(), []);
     assert.deepEqual(readdirSync(m.dir), []);
@@ -556,7 +562,7 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     assert.notEqual(result.code, 0);
     assert.equal(
       result.stderr,
-      'cp-1: cni: the manifest has 0 lines with "Network": "10.244.0.0/16" (expected one): cannot adapt it to the cluster\n',
+      'cp-1: cluster-network: the manifest has 0 lines with "Network": "10.244.0.0/16" (expected one): cannot adapt it to the cluster\n',
     );
     assert.deepEqual(m.kubectl(), []);
     assert.deepEqual(readdirSync(m.dir), [], "neither the download nor a manifest is left");
@@ -578,7 +584,10 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     served.delete(m.path);
     const result = await m.apply();
     assert.notEqual(result.code, 0);
-    assert.ok(result.stderr.endsWith(`cp-1: cni: download of ${m.url} failed (curl exit 22)\n`), result.stderr);
+    assert.ok(
+      result.stderr.endsWith(`cp-1: cluster-network: download of ${m.url} failed (curl exit 22)\n`),
+      result.stderr,
+    );
     assert.deepEqual(m.kubectl(), []);
   });
 
@@ -655,10 +664,11 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     };
     const stack = parse(stackText());
     const hostileMachine = { ...(stack.machines[0] as MachineSpec), name: `cp-1${injection}` };
-    const { script } = cniScripts(cni, hostileMachine);
+    const { script } = clusterNetworkScripts(cni, hostileMachine);
     assert.equal((await runProcess("dash", ["-n"], { input: script })).code, 0);
     const log = join(root, "kubectl.log");
-    mkdirSync(join(root, "etc-kubernetes"));
+    mkdirSync(join(root, "etc-kubernetes", "nodeforge"), { recursive: true });
+    writeFileSync(join(root, "etc-kubernetes", "nodeforge", "kube-proxy.yaml"), "kube-proxy manifest test double\n");
     const result = await runLocally(root, script, {
       PATH: `${fakes}:${process.env.PATH ?? ""}`,
       NF_TEST_KUBECTL_LOG: log,
@@ -671,7 +681,7 @@ describe("the CNI apply and delete scripts, run on this host", () => {
     assert.equal(readFileSync(join(root, "curl-url"), "utf8"), cni.manifestUrl, "curl got the URL as one argument");
     const manifest = readFileSync(join(root, "etc-kubernetes", "nodeforge", "cni", "flannel.yaml"), "utf8");
     assert.ok(manifest.includes(`      "Network": "${injection}",\n`), "the edit wrote the value literally");
-    assert.equal(calls(log).length, 1);
+    assert.equal(calls(log).length, 2, "kube-proxy's apply, then the plugin's");
   });
 });
 
@@ -706,8 +716,9 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
       cluster: [`podCIDR: ${podCIDR}`],
       controlPlanes: 3,
     });
-  const triggerOf = async (resources: CapturedResource[]) =>
-    outputValue(findResource(resources, "cp-1-cni").props.triggers as pulumi.Input<unknown[]>);
+  /** What re-runs the CNI step: its script (it has no files). */
+  const scriptOf = async (resources: CapturedResource[]) =>
+    outputValue(findResource(resources, "cp-1-cluster-network").props.script as pulumi.Input<string>);
   const RESETS = ["cp-1-kubeadm-init", "cp-2-kubeadm-join", "cp-3-kubeadm-join", "worker-1-kubeadm-join"];
 
   let flannel: CapturedResource[];
@@ -717,28 +728,28 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     none = await capture(parse(stackText({ cluster: [`podCIDR: ${POD_CIDR}`], controlPlanes: 3 })));
   });
 
-  it("one CNI command, on the first control plane, after kube-proxy, running the rendered scripts", async () => {
-    const cni = flannel.filter((r) => r.name.endsWith("-cni"));
-    assert.deepEqual(
-      cni.map((r) => [r.name, r.type]),
-      [["cp-1-cni", "pulumi-nodejs:dynamic/nodeforge:RemoteScript"]],
-    );
-    const step = cni[0] as CapturedResource;
+  it("one step for kube-proxy and the CNI plugin, on the first control plane, running the rendered scripts", async () => {
+    const step = findResource(flannel, "cp-1-cluster-network");
+    assert.equal(step.type, STEP_TYPE);
     assert.equal(step.parent, findResource(flannel, "cp-1").resource, "under the first control plane's Node");
     const target = await outputValue(step.props.target as pulumi.Input<Record<string, unknown>>);
     assert.equal(target.host, "192.0.2.10");
-    assert.ok(step.dependsOn.includes(findResource(flannel, "cp-1-kube-proxy").resource), "after kube-proxy");
-    assert.ok(!findResource(flannel, "cp-1-kube-proxy").dependsOn.includes(step.resource));
+    assert.deepEqual(step.dependsOn, [findResource(flannel, "cp-1-node-registrations").resource]);
 
     const stack = parse(flannelText());
-    const expected = cniScripts(resolveCni(stack, DEFAULT_PINS) as ResolvedCni, stack.machines[0] as MachineSpec);
+    const expected = clusterNetworkScripts(resolveCni(stack, DEFAULT_PINS), stack.machines[0] as MachineSpec);
     assert.equal(step.props.script, expected.script);
     assert.equal(step.props.deleteScript, expected.deleteScript);
-    assert.deepEqual(await triggerOf(flannel), [sha256(expected.script)]);
+    // kube-proxy first: the CNI plugin's pods need Service routing to reach the API server.
+    const kubeProxy = expected.script.indexOf("-f /etc/kubernetes/nodeforge/kube-proxy.yaml\n");
+    const cniDownload = expected.script.indexOf("\nnf_fetch http");
+    assert.ok(kubeProxy > 0 && kubeProxy < cniDownload, "kube-proxy, then the CNI plugin");
+    assert.deepEqual(Object.keys(await stepFiles(step)), ["/etc/kubernetes/nodeforge/kube-proxy.yaml"]);
+    assert.deepEqual(step.props.triggers, []);
   });
 
-  it("no secret in the CNI command's scripts", () => {
-    const step = findResource(flannel, "cp-1-cni");
+  it("no secret in the cluster-network step's scripts", () => {
+    const step = findResource(flannel, "cp-1-cluster-network");
     const text = `${String(step.props.script)}\n${String(step.props.deleteScript)}`;
     for (const secret of [SSH_SECRET, "PRIVATE KEY", ...Object.values(FAKE_CLUSTER_PKI)]) {
       assert.ok(!text.includes(secret), `no ${secret}`);
@@ -746,25 +757,24 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     assert.ok(text.includes(SHA), "test setup: the scripts were looked at");
   });
 
-  it("no CNI command with plugin none", () => {
-    assert.ok(
-      none.some((r) => r.name === "cp-1-kube-proxy"),
-      "test setup: the program was captured",
-    );
-    assert.deepEqual(
-      none.filter((r) => r.name.endsWith("-cni")).map((r) => r.name),
-      [],
-    );
+  it("with plugin none, kube-proxy alone: nothing downloaded, no CNI manifest", () => {
+    const step = findResource(none, "cp-1-cluster-network");
+    for (const script of [String(step.props.script), String(step.props.deleteScript)]) {
+      assert.match(script, /kube-proxy\.yaml/);
+      assert.doesNotMatch(script, /nf_fetch|\/cni\//);
+    }
+    assertCleanShell("cluster-network without a CNI plugin", String(step.props.script));
+    assertCleanShell("cluster-network delete without a CNI plugin", String(step.props.deleteScript));
   });
 
-  it("the trigger changes with the sha256 and the podCIDR, and not otherwise", async () => {
-    const base = await triggerOf(flannel);
-    assert.deepEqual(await triggerOf(await capture(parse(flannelText()))), base);
-    assert.notDeepEqual(await triggerOf(await capture(parse(flannelText(OTHER_SHA)))), base);
-    assert.notDeepEqual(await triggerOf(await capture(parse(flannelText(SHA, "10.33.0.0/16")))), base);
+  it("the script, what re-runs the step, changes with the sha256 and the podCIDR, and not otherwise", async () => {
+    const base = await scriptOf(flannel);
+    assert.deepEqual(await scriptOf(await capture(parse(flannelText()))), base);
+    assert.notDeepEqual(await scriptOf(await capture(parse(flannelText(OTHER_SHA)))), base);
+    assert.notDeepEqual(await scriptOf(await capture(parse(flannelText(SHA, "10.33.0.0/16")))), base);
   });
 
-  /** A step's script as its RemoteScript carries it. */
+  /** A step's script as its MachineStep carries it. */
   function unwrap(script: unknown): string {
     assert.equal(typeof script, "string");
     return script as string;

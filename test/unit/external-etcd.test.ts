@@ -12,7 +12,6 @@ import { Cluster } from "../../modules/components";
 import { ETCD_MEMBER_PATHS, isEtcdSecretFile } from "../../modules/etcd";
 import { DEFAULT_PINS } from "../../modules/pins";
 import { parseStack } from "../../modules/stack";
-import { pathSlug } from "../../modules/components/remote-step";
 import {
   captureProgram,
   findResource,
@@ -20,17 +19,17 @@ import {
   FAKE_ETCD_PKI,
   isSecret,
   outputValue,
+  STEP_TYPE,
+  stepFiles,
+  stepUnits,
   type CapturedResource,
 } from "../harness/pulumi-mocks";
 import { TEST_HOST_KEY } from "../harness/stack-builder";
 
-const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
-const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
-const SCRIPT_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteScript";
 const ETCD = ["etcd-1", "etcd-2", "etcd-3"];
 const ENDPOINTS = ["https://192.0.2.31:2379", "https://192.0.2.32:2379", "https://192.0.2.33:2379"];
 const EXTERNAL = "/etc/kubernetes/pki/etcd-external";
-const INIT_CONFIG = "cp-1-kubeadm-init-etc-kubernetes-nodeforge-kubeadm-init.yaml";
+const INIT_CONFIG = "/etc/kubernetes/nodeforge/kubeadm-init.yaml";
 
 function externalEtcdStack() {
   const yaml = [
@@ -68,7 +67,9 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
   let resources: CapturedResource[];
   let cluster: Cluster;
   const byName = (name: string) => findResource(resources, name);
-  const content = (name: string) => outputValue(byName(name).props.content as pulumi.Output<string>);
+  /** The content of the file at `path` of the step resource `step`. */
+  const content = async (step: string, path: string) =>
+    (await stepFiles(byName(step)))[path]?.content ?? assert.fail(`${step}: no ${path}`);
 
   before(async () => {
     const stack = externalEtcdStack();
@@ -116,8 +117,13 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
       for (const child of children)
         assert.ok(child.name.startsWith(`${name}-`), `${child.name} is named after ${name}`);
       const step = byName(`${name}-etcd-member`);
-      assert.equal(step.type, SCRIPT_TYPE);
+      assert.equal(step.type, STEP_TYPE);
       assert.equal(step.parent, member);
+      assert.deepEqual(
+        children.map((c) => c.name),
+        [`${name}-etcd-member`],
+        "one resource: files, script, unit",
+      );
       const create = await outputValue(step.props.script as pulumi.Input<string>);
       assert.match(create, new RegExp(`nf_machine=${name}`));
       // The pinned etcd release (3.6, which kubeadm accepts as external etcd), for the machine's arch.
@@ -125,42 +131,26 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
       const tarball = `https://github.com/etcd-io/etcd/releases/download/v${version}/etcd-v${version}-linux-amd64.tar.gz`;
       assert.ok(create.includes(`nf_fetch ${tarball} ${sha256.amd64} `), "fetches the pinned release");
       assert.match(String(step.props.deleteScript), /rm -rf \/var\/lib\/etcd\/ext/);
-      assert.equal((step.props.triggers as unknown[]).length, 1);
-
-      const files = children.filter((r) => r.type === FILE_TYPE);
-      assert.deepEqual(
-        files.map((f) => f.name),
-        ETCD_MEMBER_PATHS.map((path) => `${name}-etcd-member-${pathSlug(path)}`),
-      );
-      for (const file of files) {
-        assert.ok(step.dependsOn.includes(file.resource), `${file.name} is written before the script runs`);
-      }
-      const unit = byName(`${name}-etcd-member-unit-nodeforge-etcd.service`);
-      assert.equal(unit.type, UNIT_TYPE);
-      assert.equal(unit.parent, member);
-      assert.equal(unit.props.unit, "nodeforge-etcd.service");
-      assert.equal(unit.props.enabled, true);
-      assert.equal(unit.props.active, true);
-      assert.ok(unit.dependsOn.includes(step.resource));
+      assert.deepEqual(Object.keys(await stepFiles(step)), [...ETCD_MEMBER_PATHS]);
+      assert.deepEqual(await stepUnits(step), { "nodeforge-etcd.service": { enabled: true, active: true } });
     }
   });
 
   it("writes the keys root-only and secret, the certificates from the EtcdPki outputs", async () => {
     for (const name of ETCD) {
+      const step = `${name}-etcd-member`;
+      const files = await stepFiles(byName(step));
       for (const path of ETCD_MEMBER_PATHS) {
-        const file = byName(`${name}-etcd-member-${pathSlug(path)}`);
-        if (isEtcdSecretFile(path)) {
-          assert.equal(file.props.mode, "0600", `${file.name} mode`);
-          assert.equal(await isSecret(file.props.content), true, `${file.name} content is secret`);
-        } else {
-          assert.equal(file.props.mode, "0644", `${file.name} mode`);
-        }
+        const file = files[path]!;
+        assert.equal(file.mode, isEtcdSecretFile(path) ? "0600" : "0644", `${path} mode`);
+        assert.equal(file.secret, isEtcdSecretFile(path), `${path}: content secret`);
       }
-      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-member.key`), FAKE_ETCD_PKI.memberKey(name));
-      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-member.crt`), FAKE_ETCD_PKI.memberCert(name));
-      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-client.key`), FAKE_ETCD_PKI.clientKey);
-      assert.equal(await content(`${name}-etcd-member-etc-etcd-pki-ca.crt`), FAKE_ETCD_PKI.caCert);
-      const config = await content(`${name}-etcd-member-etc-etcd-nodeforge-etcd.yaml`);
+      assert.equal(await isSecret(byName(step).props.secretContents), true);
+      assert.equal(await content(step, "/etc/etcd/pki/member.key"), FAKE_ETCD_PKI.memberKey(name));
+      assert.equal(await content(step, "/etc/etcd/pki/member.crt"), FAKE_ETCD_PKI.memberCert(name));
+      assert.equal(await content(step, "/etc/etcd/pki/client.key"), FAKE_ETCD_PKI.clientKey);
+      assert.equal(await content(step, "/etc/etcd/pki/ca.crt"), FAKE_ETCD_PKI.caCert);
+      const config = await content(step, "/etc/etcd/nodeforge-etcd.yaml");
       assert.ok(config.includes("etcd-1=https://192.0.2.31:2380"), "the initial cluster lists every member");
     }
   });
@@ -174,7 +164,7 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
   });
 
   it("configures kubeadm for the external cluster: its three endpoints and the client files", async () => {
-    const init = await content(INIT_CONFIG);
+    const init = await content("cp-1-kubeadm-init", INIT_CONFIG);
     assert.match(init, /^ {2}external:$/m);
     const cluster = parseYamlDocuments(init.split(/^---$/m).find((d) => /kind: ClusterConfiguration/.test(d)) ?? "");
     assert.deepEqual(cluster.etcd, {
@@ -188,35 +178,36 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
   });
 
   it("places the etcd CA and the client certificate and key on the control plane, not on workers", async () => {
-    const prefix = "cp-1-kubeadm-init-etc-kubernetes-pki-etcd-external";
-    assert.equal(await content(`${prefix}-ca.crt`), FAKE_ETCD_PKI.caCert);
-    assert.equal(byName(`${prefix}-ca.crt`).props.mode, "0644");
-    assert.equal(await content(`${prefix}-client.crt`), FAKE_ETCD_PKI.clientCert);
-    assert.equal(byName(`${prefix}-client.crt`).props.mode, "0644");
-    const key = byName(`${prefix}-client.key`);
-    assert.equal(key.props.mode, "0600");
-    assert.equal(await isSecret(key.props.content), true);
-    assert.equal(await content(`${prefix}-client.key`), FAKE_ETCD_PKI.clientKey);
+    const files = await stepFiles(byName("cp-1-kubeadm-init"));
+    assert.equal(files[`${EXTERNAL}/ca.crt`]?.content, FAKE_ETCD_PKI.caCert);
+    assert.equal(files[`${EXTERNAL}/ca.crt`]?.mode, "0644");
+    assert.equal(files[`${EXTERNAL}/client.crt`]?.content, FAKE_ETCD_PKI.clientCert);
+    assert.equal(files[`${EXTERNAL}/client.crt`]?.mode, "0644");
+    assert.equal(files[`${EXTERNAL}/client.key`]?.mode, "0600");
+    assert.equal(files[`${EXTERNAL}/client.key`]?.secret, true);
+    assert.equal(files[`${EXTERNAL}/client.key`]?.content, FAKE_ETCD_PKI.clientKey);
+    const join = await stepFiles(byName("worker-1-kubeadm-join"));
+    assert.deepEqual(
+      Object.keys(join).filter((path) => path.includes("etcd")),
+      [],
+    );
     assert.deepEqual(
       resources.filter((r) => r.name.startsWith("worker-1-") && r.name.includes("etcd")).map((r) => r.name),
       [],
     );
   });
 
-  it("writes no stacked etcd CA", () => {
-    const stacked = resources.filter((r) => r.type === FILE_TYPE && /-etc-kubernetes-pki-etcd-ca\./.test(r.name));
+  it("writes no stacked etcd CA", async () => {
+    const files = await stepFiles(byName("cp-1-kubeadm-init"));
     assert.deepEqual(
-      stacked.map((r) => r.name),
+      Object.keys(files).filter((path) => /\/pki\/etcd\/ca\./.test(path)),
       [],
     );
-    assert.ok(
-      resources.some((r) => r.name === "cp-1-kubeadm-init-etc-kubernetes-pki-ca.key"),
-      "the cluster CA is",
-    );
+    assert.ok("/etc/kubernetes/pki/ca.key" in files, "the cluster CA is");
   });
 
   it("puts no secret in any script or trigger", async () => {
-    const commands = resources.filter((r) => r.type === SCRIPT_TYPE);
+    const commands = resources.filter((r) => r.type === STEP_TYPE);
     assert.ok(commands.length > 0);
     for (const cmd of commands) {
       for (const field of ["script", "deleteScript"]) {
@@ -224,9 +215,12 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
         for (const secret of ETCD_SECRETS) assert.ok(!line.includes(secret), `${cmd.name}: ${field} has no key`);
         assert.ok(!line.includes("TEST ETCD"), `${cmd.name}: ${field} carries no PKI material`);
       }
+      for (const file of Object.values(await outputValue(cmd.props.files as pulumi.Input<object>))) {
+        for (const secret of ETCD_SECRETS) assert.ok(!JSON.stringify(file).includes(secret), `${cmd.name}: files`);
+      }
       for (const trigger of cmd.props.triggers as unknown[]) {
         const value = String(await outputValue(trigger as pulumi.Output<string>));
-        assert.match(value, /^[0-9a-f]{64}$/, `${cmd.name}: a trigger is a hash`);
+        for (const secret of ETCD_SECRETS) assert.ok(!value.includes(secret), `${cmd.name}: triggers`);
       }
     }
   });

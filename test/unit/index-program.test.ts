@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { installMocks, outputValue, registered } from "../harness/pulumi-mocks";
+import { installMocks, outputValue, registered, STEP_TYPE } from "../harness/pulumi-mocks";
 
 test("index.ts loads the configured stack file and registers every machine's steps", async () => {
   installMocks();
@@ -18,8 +18,7 @@ test("index.ts loads the configured stack file and registers every machine's ste
     { name: "worker-2", role: "worker", address: "192.0.2.22" },
   ]);
   // The mock engine registers asynchronously: wait (bounded) until the last machine's last step is in.
-  const commands = () =>
-    registered.filter((r) => r.type === "pulumi-nodejs:dynamic/nodeforge:RemoteScript").map((r) => r.name);
+  const commands = () => registered.filter((r) => r.type === STEP_TYPE).map((r) => r.name);
   for (let i = 0; i < 100 && !commands().includes("worker-2-configure-kubelet"); i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

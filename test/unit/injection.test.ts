@@ -216,7 +216,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
 
   it("under sudo's secure_path (RHEL's, without /usr/local/bin) the prelude still finds nodeforge's programs", async () => {
     const ctx = stepContext(rocky.stack, rocky.machine);
-    const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx, "kubeadm-init"));
+    const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx.machine.name, ctx.os, "kubeadm-init"));
     const result = await runProcess("dash", ["-c", `${prelude}\nprintf '%s' "$PATH"`], {
       env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" },
     });
@@ -225,7 +225,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
 
   it("the preflight prelude parses and sets the machine's values, nothing more", async () => {
     const ctx = stepContext(rocky.stack, rocky.machine);
-    const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx, "preflight"));
+    const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx.machine.name, ctx.os, "preflight"));
     const script = stepOf(rocky, "preflight").script;
     assert.ok(script.startsWith(prelude));
     const result = await shellPrints("dash", `${prelude}\nprintf '%s\\n' "$nf_machine" "$nf_step" "$nf_state"`);
@@ -252,7 +252,10 @@ describe("values that bypass the schema still stay inert in every script's prelu
     if (planned.deleteScript !== undefined) scripts.push({ kind: "delete script", text: planned.deleteScript });
     for (const { kind, text } of scripts) {
       it(`${planned.step.name} ${kind}`, async () => {
-        const prelude = render("partials/prelude.sh.hbs", scriptValues(stepContext(stack, machine), planned.step.name));
+        const prelude = render(
+          "partials/prelude.sh.hbs",
+          scriptValues(machine.name, stepContext(stack, machine).os, planned.step.name),
+        );
         assert.ok(text.startsWith(prelude));
         // Outside its quoted form the name's command part never appears.
         assert.equal(text.split(shellQuote(hostileName)).join("").includes(`touch ${MARKER}`), false);

@@ -2,25 +2,25 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { STEPS } from "../../modules/steps";
-import { planMachine, type PlannedStep } from "../../modules/steps/plan";
+import { planMachine, type PlannedNodeStep } from "../../modules/steps/plan";
 import { parse as parseToml } from "smol-toml";
 import { buildStack } from "../harness/stack-builder";
 
-function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedStep> {
+function plan(extra = "", kubernetesVersion?: string): Map<string, PlannedNodeStep> {
   const stack = buildStack({ machines: 2, extra, kubernetesVersion });
   const machine = stack.machines[1];
   assert.ok(machine);
   return new Map(planMachine(stack, machine).map((p) => [p.step.name, p]));
 }
 
-function changedSteps(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
+function changedSteps(a: Map<string, PlannedNodeStep>, b: Map<string, PlannedNodeStep>): string[] {
   return [...a.keys()].filter(
     (name) => a.get(name)?.filesHash !== b.get(name)?.filesHash || a.get(name)?.script !== b.get(name)?.script,
   );
 }
 
-function changedFiles(a: Map<string, PlannedStep>, b: Map<string, PlannedStep>): string[] {
-  const contents = (m: Map<string, PlannedStep>) =>
+function changedFiles(a: Map<string, PlannedNodeStep>, b: Map<string, PlannedNodeStep>): string[] {
+  const contents = (m: Map<string, PlannedNodeStep>) =>
     new Map([...m.values()].flatMap((p) => p.files.map((f) => [f.path, f.content])));
   const before = contents(a);
   const after = contents(b);
@@ -100,7 +100,7 @@ describe("kubelet.failCgroupV1", () => {
     const before = plan();
     const after = plan("kubelet:\n  failCgroupV1: false\n");
     assert.deepEqual(changedFiles(before, after), ["/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf"]);
-    const dropIn = (p: Map<string, PlannedStep>) =>
+    const dropIn = (p: Map<string, PlannedNodeStep>) =>
       p.get("configure-kubelet")?.files.find((f) => f.path.endsWith("10-nodeforge.conf"))?.content ?? "";
     assert.match(dropIn(after), /^failCgroupV1: false$/m);
     assert.doesNotMatch(dropIn(before), /failCgroupV1/, "the kubelet's own default (true) is left to it");
@@ -112,11 +112,11 @@ describe("containerd.restrictOOMScoreAdj", () => {
     const before = plan();
     const after = plan("containerd:\n  restrictOOMScoreAdj: true\n");
     assert.deepEqual(changedFiles(before, after), ["/etc/containerd/config.toml"]);
-    const config = (p: Map<string, PlannedStep>) =>
+    const config = (p: Map<string, PlannedNodeStep>) =>
       parseToml(
         p.get("install-containerd")?.files.find((f) => f.path === "/etc/containerd/config.toml")?.content ?? "",
       );
-    const cri = (p: Map<string, PlannedStep>) =>
+    const cri = (p: Map<string, PlannedNodeStep>) =>
       ((config(p).plugins as Record<string, unknown>)["io.containerd.cri.v1.runtime"] ?? {}) as Record<string, unknown>;
     assert.equal(cri(after).restrict_oom_score_adj, true);
     assert.equal("restrict_oom_score_adj" in cri(before), false);

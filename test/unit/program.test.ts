@@ -6,22 +6,28 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../../modules/components";
-import { remoteScriptProvider, type RemoteScriptInputs } from "../../modules/remote";
+import { appliedHash, machineStepProvider, type MachineStepInputs } from "../../modules/remote/machine-step";
 import { STEPS } from "../../modules/steps";
 import { buildStack, TEST_HOST_KEY } from "../harness/stack-builder";
-import { captureProgram, isSecret, outputValue, type CapturedResource, findResource } from "../harness/pulumi-mocks";
+import {
+  captureProgram,
+  isSecret,
+  outputValue,
+  STEP_TYPE,
+  stepFiles,
+  stepUnits,
+  type CapturedResource,
+  findResource,
+} from "../harness/pulumi-mocks";
 
-const FILE_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteFile";
-const UNIT_TYPE = "pulumi-nodejs:dynamic/nodeforge:UnitState";
-const SCRIPT_TYPE = "pulumi-nodejs:dynamic/nodeforge:RemoteScript";
-const DYNAMIC_TYPES = [FILE_TYPE, UNIT_TYPE, SCRIPT_TYPE];
+const DYNAMIC_TYPES = [STEP_TYPE];
 const SUDO = "ssh:\n  user: ops\n  sudo: true\n  sudoPasswordConfig: sudoPassword\n";
 const secrets: Record<string, string> = { sshPrivateKey: "PRIVATE-KEY-TEXT", sudoPassword: "s3cret pass" };
 
 describe("Pulumi program on a 3-machine stack (mocks)", () => {
   let resources: CapturedResource[];
   const byName = (name: string) => findResource(resources, name);
-  const commands = () => resources.filter((r) => r.type === SCRIPT_TYPE);
+  const commands = () => resources.filter((r) => r.type === STEP_TYPE);
   const dynamic = () => resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
 
   before(async () => {
@@ -39,12 +45,12 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     for (const node of nodes) assert.equal(node.parent, cluster.resource);
   });
 
-  it("gives every machine one script per step, named machine-step, parented to its Node", () => {
+  it("gives every machine one resource per step, named machine-step, parented to its Node", () => {
     for (const machine of ["cp-1", "worker-1", "worker-2"]) {
       const node = byName(machine);
       for (const step of STEPS) {
         const cmd = byName(`${machine}-${step.name}`);
-        assert.equal(cmd.type, SCRIPT_TYPE);
+        assert.equal(cmd.type, STEP_TYPE);
         assert.equal(cmd.parent, node.resource);
         assert.equal(cmd.props.step, step.name);
       }
@@ -55,9 +61,8 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       "cp-1-bootstrap-token",
       "worker-1-kubeadm-join",
       "worker-2-kubeadm-join",
-      "worker-1-registration",
-      "worker-2-registration",
-      "cp-1-kube-proxy",
+      "cp-1-node-registrations",
+      "cp-1-cluster-network",
     ];
     assert.deepEqual(
       commands()
@@ -67,29 +72,26 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       bootstrap.sort(),
     );
     assert.equal(commands().length, 3 * STEPS.length + bootstrap.length);
+    // Nothing else: the Cluster, its PKI and a Node per machine.
+    assert.equal(resources.length, commands().length + 1 + 1 + 3);
   });
 
-  it("writes each managed file with a RemoteFile dynamic resource named after its path", () => {
-    const file = byName("cp-1-install-containerd-etc-containerd-config.toml");
-    assert.equal(file.type, FILE_TYPE);
-    assert.equal(file.parent, byName("cp-1").resource);
-    assert.equal(file.props.path, "/etc/containerd/config.toml");
-    assert.equal(file.props.mode, "0644");
-    assert.match(String(file.props.content), /SystemdCgroup = true/);
-    const unit = byName("worker-2-configure-kubelet-etc-systemd-system-kubelet.service");
-    assert.equal(unit.props.path, "/etc/systemd/system/kubelet.service");
+  it("carries each managed file in its step's files, by path", async () => {
+    const containerd = await stepFiles(byName("cp-1-install-containerd"));
+    const config = containerd["/etc/containerd/config.toml"]!;
+    assert.equal(config.mode, "0644");
+    assert.match(config.content, /SystemdCgroup = true/);
+    assert.equal(config.secret, false);
+    assert.ok("/etc/systemd/system/kubelet.service" in (await stepFiles(byName("worker-2-configure-kubelet"))));
   });
 
-  it("chains each machine's steps in order: files after the previous step, the command after its files", () => {
+  it("chains each machine's steps in order, each after the one before", () => {
     for (const machine of ["cp-1", "worker-1"]) {
       for (let i = 1; i < STEPS.length; i++) {
         const previous = byName(`${machine}-${STEPS[i - 1]?.name}`).resource;
         const cmd = byName(`${machine}-${STEPS[i]?.name}`);
         assert.ok(cmd.dependsOn.includes(previous), `${cmd.name} depends on ${STEPS[i - 1]?.name}`);
       }
-      const config = byName(`${machine}-install-containerd-etc-containerd-config.toml`);
-      assert.ok(byName(`${machine}-install-containerd`).dependsOn.includes(config.resource));
-      assert.ok(config.dependsOn.includes(byName(`${machine}-preflight`).resource));
     }
   });
 
@@ -104,13 +106,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
           `${cmd.name} waits: ${step.waitsForControlPlane}`,
         );
       }
-      const preflightWaitsFor = byName(`${worker}-preflight`).dependsOn.map((d) =>
-        resources.find((r) => r.resource === d),
-      );
-      assert.ok(
-        preflightWaitsFor.every((r) => r?.type === FILE_TYPE && r.name.startsWith(`${worker}-preflight-`)),
-        "preflight waits only for its own files, so it starts at once",
-      );
+      assert.deepEqual(byName(`${worker}-preflight`).dependsOn, [], "preflight waits for nothing: it starts at once");
     }
     assert.ok(
       STEPS.some((s) => s.waitsForControlPlane),
@@ -125,8 +121,8 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
   });
 
-  it("pins the host key on every target: scripts, files and units", async () => {
-    assert.ok(commands().length > 0 && dynamic().length > commands().length);
+  it("pins the host key on every target", async () => {
+    assert.ok(commands().length > 0);
     for (const resource of dynamic()) {
       const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
       assert.equal(target.hostKey, TEST_HOST_KEY, `${resource.name} pins the host key`);
@@ -158,55 +154,43 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
     }
   });
 
-  it("watches each unit a step enables with a UnitState created after that step's command", async () => {
-    const units = resources.filter((r) => r.type === UNIT_TYPE);
+  it("watches each unit a step enables inside that step's resource", async () => {
+    const withUnits: string[] = [];
+    for (const cmd of commands()) {
+      if (Object.keys(await stepUnits(cmd)).length > 0) withUnits.push(cmd.name);
+    }
     assert.deepEqual(
-      units.map((u) => u.name).sort(),
-      ["cp-1", "worker-1", "worker-2"]
-        .flatMap((m) => [
-          `${m}-install-containerd-unit-containerd.service`,
-          `${m}-configure-kubelet-unit-kubelet.service`,
-        ])
-        .sort(),
+      withUnits.sort(),
+      ["cp-1", "worker-1", "worker-2"].flatMap((m) => [`${m}-configure-kubelet`, `${m}-install-containerd`]).sort(),
     );
     for (const machine of ["cp-1", "worker-1", "worker-2"]) {
-      const containerd = byName(`${machine}-install-containerd-unit-containerd.service`);
-      assert.equal(containerd.parent, byName(machine).resource);
-      assert.deepEqual(containerd.dependsOn, [byName(`${machine}-install-containerd`).resource]);
-      assert.equal(containerd.props.unit, "containerd.service");
-      assert.equal(containerd.props.step, "install-containerd");
-      assert.equal(containerd.props.enabled, true);
-      assert.equal(containerd.props.active, true, "containerd must be running too");
-      assert.equal(await isSecret(containerd.props.target), true, "the target (keys, password) is secret");
-      const target = await outputValue(containerd.props.target as pulumi.Input<Record<string, unknown>>);
-      assert.equal(target.hostKey, TEST_HOST_KEY);
-      const kubelet = byName(`${machine}-configure-kubelet-unit-kubelet.service`);
-      assert.deepEqual(kubelet.dependsOn, [byName(`${machine}-configure-kubelet`).resource]);
-      assert.equal(kubelet.props.enabled, true);
-      assert.equal(kubelet.props.active, undefined, "the kubelet runs only once kubeadm configured it");
-    }
-    // Nothing waits for a UnitState: the next step follows the command, as before.
-    for (const resource of resources) {
-      assert.ok(!resource.dependsOn.some((d) => units.some((u) => u.resource === d)), `${resource.name}`);
+      assert.deepEqual(await stepUnits(byName(`${machine}-install-containerd`)), {
+        "containerd.service": { enabled: true, active: true },
+      });
+      // The kubelet runs only once kubeadm configured it: nodeforge checks only that it is enabled.
+      assert.deepEqual(await stepUnits(byName(`${machine}-configure-kubelet`)), {
+        "kubelet.service": { enabled: true },
+      });
     }
   });
 
-  it("re-runs a step in place when its files change: a changed trigger is an update, never a replacement", async () => {
-    for (const cmd of commands()) {
-      const triggers = cmd.props.triggers as pulumi.Input<string>[];
-      assert.equal(triggers.length, 1);
-      assert.match(await outputValue(triggers[0] ?? ""), /^[0-9a-f]{64}$/);
-    }
+  it("re-runs a step in place when its files change: an update, never a replacement", async () => {
     const kubelet = byName("cp-1-configure-kubelet");
-    const olds = (await outputValue(pulumi.output(kubelet.props))) as unknown as RemoteScriptInputs;
-    assert.match(olds.deleteScript, /systemctl disable --now kubelet\.service/);
-    const news = { ...olds, triggers: ["0".repeat(64)] };
-    assert.deepEqual(await remoteScriptProvider.diff("cp-1:configure-kubelet", olds, news), {
+    const inputs = (await outputValue(pulumi.output(kubelet.props))) as unknown as MachineStepInputs;
+    assert.match(inputs.deleteScript, /systemctl disable --now kubelet\.service/);
+    const olds = { ...inputs, applied: appliedHash(inputs.files) };
+    const path = "/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf";
+    const file = inputs.files[path]!;
+    const news = {
+      ...inputs,
+      files: { ...inputs.files, [path]: { ...file, content: "maxPods: 1\n", sha256: "0".repeat(64) } },
+    };
+    assert.deepEqual(await machineStepProvider.diff("cp-1:configure-kubelet", olds, news), {
       changes: true,
       replaces: [],
       deleteBeforeReplace: false,
     });
-    assert.deepEqual(await remoteScriptProvider.diff("cp-1:configure-kubelet", olds, olds), {
+    assert.deepEqual(await machineStepProvider.diff("cp-1:configure-kubelet", olds, inputs), {
       changes: false,
       replaces: [],
       deleteBeforeReplace: false,
@@ -240,7 +224,7 @@ describe("Pulumi program with a bastion (mocks)", () => {
   it("gives every target the bastion, its host key pinned and its key secret", async () => {
     const dynamic = resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
     // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy.
-    assert.equal(dynamic.filter((r) => r.type === SCRIPT_TYPE).length, 2 * STEPS.length + 5);
+    assert.equal(dynamic.length, 2 * STEPS.length + 5);
     for (const resource of dynamic) {
       const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
       assert.deepEqual(target.bastion, {

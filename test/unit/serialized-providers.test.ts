@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { machineStepProvider } from "../../modules/remote/machine-step";
 import { remoteFileProvider } from "../../modules/remote/remote-file";
 import { remoteScriptProvider } from "../../modules/remote/remote-script";
 import { unitStateProvider } from "../../modules/remote/unit-state";
@@ -69,6 +70,18 @@ describe("providers after closure serialization", () => {
     const inputs = { target, step: "install-containerd", unit: "containerd.service", enabled: true };
     await assert.rejects(provider.create(inputs), {
       message: refused("cp-1: install-containerd: containerd.service: enable"),
+    });
+  });
+
+  test("MachineStep: the machine, the file it was writing, and what failed; its script's step", async () => {
+    const provider = await serialized(machineStepProvider);
+    const file = { mode: "0644", owner: "root", group: "root", sha256: "", content: "x\n" };
+    const base = { target, step: "install-containerd", secretContents: {}, deleteScript: "", triggers: [], units: {} };
+    await assert.rejects(provider.create({ ...base, files: { "/etc/x.conf": file }, script: "true" }), {
+      message: refused("cp-1: write /etc/x.conf"),
+    });
+    await assert.rejects(provider.create({ ...base, files: {}, script: "true" }), {
+      message: refused("cp-1: install-containerd"),
     });
   });
 });

@@ -156,7 +156,12 @@ describe("the example stack", () => {
       dnsDomain: "cluster.local",
       containerRuntime: "containerd",
     });
-    assert.deepEqual(spec.derived, { clusterDnsIp: "10.96.0.10", apiServerServiceIp: "10.96.0.1" });
+    assert.deepEqual(spec.derived, {
+      clusterDnsIp: "10.96.0.10",
+      apiServerServiceIp: "10.96.0.1",
+      ipFamily: 4,
+      apiEndpoint: { host: "192.0.2.10", port: 6443, family: 4 },
+    });
   });
 
   it("has its three machines in file order, with defaults and overrides applied", () => {
@@ -165,6 +170,7 @@ describe("the example stack", () => {
       {
         name: "cp-1",
         address: "192.0.2.10",
+        addressFamily: 4,
         role: "control-plane",
         os: "debian-12",
         arch: "amd64",
@@ -176,6 +182,7 @@ describe("the example stack", () => {
       {
         name: "worker-1",
         address: "192.0.2.21",
+        addressFamily: 4,
         role: "worker",
         os: "ubuntu-24.04",
         arch: "amd64",
@@ -187,6 +194,7 @@ describe("the example stack", () => {
       {
         name: "worker-2",
         address: "192.0.2.22",
+        addressFamily: 4,
         role: "worker",
         os: "rocky-9",
         arch: "arm64",
@@ -445,6 +453,8 @@ describe("derived values", () => {
     assert.deepEqual(parseStack(stackText(), "d.yaml").derived, {
       clusterDnsIp: "10.96.0.10",
       apiServerServiceIp: "10.96.0.1",
+      ipFamily: 4,
+      apiEndpoint: { host: "192.0.2.10", port: 6443, family: 4 },
     });
   });
 
@@ -452,18 +462,34 @@ describe("derived values", () => {
     assert.deepEqual(derived("172.20.0.0/16", "10.244.0.0/16"), {
       clusterDnsIp: "172.20.0.10",
       apiServerServiceIp: "172.20.0.1",
+      ipFamily: 4,
+      apiEndpoint: { host: "192.0.2.10", port: 6443, family: 4 },
     });
-    assert.deepEqual(derived("10.32.0.240/28", "10.244.0.0/16"), {
-      clusterDnsIp: "10.32.0.250",
-      apiServerServiceIp: "10.32.0.241",
-    });
+    assert.deepEqual(derived("10.32.0.240/28", "10.244.0.0/16").clusterDnsIp, "10.32.0.250");
+    assert.deepEqual(derived("10.32.0.240/28", "10.244.0.0/16").apiServerServiceIp, "10.32.0.241");
   });
 
   it("work for an IPv6 cluster", () => {
-    assert.deepEqual(derived("fd00:10:96::/112", "fd00:10:244::/56"), {
-      clusterDnsIp: "fd00:10:96::a",
-      apiServerServiceIp: "fd00:10:96::1",
+    const v6 = derived("fd00:10:96::/112", "fd00:10:244::/56");
+    assert.deepEqual([v6.clusterDnsIp, v6.apiServerServiceIp, v6.ipFamily], ["fd00:10:96::a", "fd00:10:96::1", 6]);
+  });
+
+  it("parse the control-plane endpoint once: written, with its port or 6443, or the first control plane's", () => {
+    const endpoint = (line: string) => parseStack(stackText({ cluster: [line] }), "e.yaml").derived.apiEndpoint;
+    assert.deepEqual(endpoint("controlPlaneEndpoint: api.lab.internal"), { host: "api.lab.internal", port: 6443 });
+    assert.deepEqual(endpoint("controlPlaneEndpoint: 192.0.2.100:8443"), {
+      host: "192.0.2.100",
+      port: 8443,
+      family: 4,
     });
+    assert.deepEqual(endpoint('controlPlaneEndpoint: "[2001:db8::1]:6443"'), {
+      host: "2001:db8::1",
+      port: 6443,
+      family: 6,
+    });
+    const named = parseStack(stackText().replace("address: 192.0.2.10", "address: cp-1.lab.internal"), "n.yaml");
+    assert.deepEqual(named.derived.apiEndpoint, { host: "cp-1.lab.internal", port: 6443 });
+    assert.equal(named.machines[0]!.addressFamily, undefined, "a DNS name has no IP family");
   });
 });
 

@@ -100,7 +100,7 @@ function at(value: unknown, ...keys: string[]): unknown {
 /** Rendered scripts carry their prelude (shared variables and functions) first; see templates/partials. */
 function preludeOf(rendered: RenderedMachine, step: string): string {
   const ctx = stepContext(rendered.stack, rendered.machine);
-  const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx, step));
+  const prelude = render("partials/prelude.sh.hbs", scriptValues(ctx.machine.name, ctx.os, step));
   assert.ok(stepOf(rendered, step).script.startsWith(prelude), `${step} script starts with the prelude`);
   return prelude;
 }

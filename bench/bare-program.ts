@@ -1,0 +1,42 @@
+/**
+ * The baseline of the evaluation benchmarks: a Pulumi program that registers `count` plain dynamic resources (a
+ * provider that does nothing, one small input each), the least any program with that many resources costs the
+ * Pulumi SDK and engine. Its figures beside nodeforge's show nodeforge's own overhead as a ratio.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+const nothing: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: { index: number }) {
+    return { id: `bare-${inputs.index}`, outs: inputs };
+  },
+};
+
+class Bare extends pulumi.dynamic.Resource {
+  constructor(index: number, opts?: pulumi.CustomResourceOptions) {
+    super(nothing, `bare-${index}`, { index }, opts, "bench", "Bare");
+  }
+}
+
+/** Registers `count` plain resources. */
+export function registerBare(count: number, opts?: pulumi.CustomResourceOptions): void {
+  for (let index = 0; index < count; index++) new Bare(index, opts);
+}
+
+/** The bare program's index.ts, for a project of its own that the real CLI runs the way it runs nodeforge's. */
+export function bareProgramSource(count: number): string {
+  return [
+    'import * as pulumi from "@pulumi/pulumi";',
+    "const nothing: pulumi.dynamic.ResourceProvider = {",
+    "  async create(inputs: { index: number }) {",
+    "    return { id: `bare-${inputs.index}`, outs: inputs };",
+    "  },",
+    "};",
+    "class Bare extends pulumi.dynamic.Resource {",
+    "  constructor(index: number) {",
+    '    super(nothing, `bare-${index}`, { index }, {}, "bench", "Bare");',
+    "  }",
+    "}",
+    `for (let index = 0; index < ${count}; index++) new Bare(index);`,
+    "",
+  ].join("\n");
+}
