@@ -21,11 +21,16 @@ async function barePreview(count: number): Promise<number> {
   try {
     const project = join(dir, "project");
     mkdirSync(project);
-    writeFileSync(join(project, "Pulumi.yaml"), "name: bare\nruntime: nodejs\nmain: index.ts\n");
+    const runtime = "runtime:\n  name: nodejs\n  options:\n    typescript: true\n";
+    writeFileSync(join(project, "Pulumi.yaml"), `name: bare\n${runtime}main: index.ts\n`);
     writeFileSync(join(project, "index.ts"), bareProgramSource(count));
     writeFileSync(
       join(project, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { strict: true, target: "es2022", module: "commonjs" } }),
+      // As nodeforge's own tsconfig: ts-node only transpiles (type checking is the build's job).
+      JSON.stringify({
+        compilerOptions: { strict: true, target: "es2022", module: "commonjs" },
+        "ts-node": { transpileOnly: true },
+      }),
     );
     symlinkSync(join(projectRoot(), "node_modules"), join(project, "node_modules"));
     mkdirSync(join(dir, "state"));

@@ -79,7 +79,7 @@ export function etcdRelease(stack: StackSpec, machine: EtcdMachineSpec, pins: Pi
 }
 
 /** A member: a dedicated machine's name and the IPv4 address peers and clients reach it at. */
-export interface EtcdMember {
+export interface EtcdPeer {
   name: string;
   address: string;
 }
@@ -89,7 +89,7 @@ export interface EtcdCluster {
   /** Cluster name: initial-cluster-token and the data directory's name. */
   name: string;
   /** Every member, in stack-file order. */
-  members: EtcdMember[];
+  members: EtcdPeer[];
 }
 
 /** Options of the scripts. */
@@ -108,12 +108,12 @@ export function etcdDataDir(cluster: EtcdCluster): string {
 }
 
 /** The URL clients (API servers, etcdctl) use for a member. */
-export function etcdClientUrl(member: EtcdMember): string {
+export function etcdClientUrl(member: EtcdPeer): string {
   return `https://${member.address}:${ETCD_CLIENT_PORT}`;
 }
 
 /** The URL peers use for a member. */
-export function etcdPeerUrl(member: EtcdMember): string {
+export function etcdPeerUrl(member: EtcdPeer): string {
   return `https://${member.address}:${ETCD_PEER_PORT}`;
 }
 
@@ -127,7 +127,7 @@ export function etcdInitialCluster(cluster: EtcdCluster): string {
   return cluster.members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
 }
 
-function memberOf(member: EtcdMember | string, cluster: EtcdCluster): EtcdMember {
+function memberOf(member: EtcdPeer | string, cluster: EtcdCluster): EtcdPeer {
   const name = typeof member === "string" ? member : member.name;
   const found = cluster.members.find((m) => m.name === name);
   if (!found) throw new Error(`${name}: ${ETCD_STEP}: not a member of etcd cluster ${cluster.name}`);
@@ -139,11 +139,7 @@ function secretFile(path: string, content: string): ManagedFile {
 }
 
 /** The member's files: certificates and keys, etcd's configuration, the unit. */
-export function etcdMemberFiles(
-  member: EtcdMember | string,
-  cluster: EtcdCluster,
-  pki: EtcdPkiMaterial,
-): ManagedFile[] {
+export function etcdMemberFiles(member: EtcdPeer | string, cluster: EtcdCluster, pki: EtcdPkiMaterial): ManagedFile[] {
   const self = memberOf(member, cluster);
   const cert = pki.memberCerts[self.name];
   const key = pki.memberKeys[self.name];
@@ -191,7 +187,7 @@ function baseValues(name: string, os: OsProfile): Record<string, unknown> {
  * health` with the client certificate.
  */
 export function etcdMemberScript(
-  member: EtcdMember | string,
+  member: EtcdPeer | string,
   cluster: EtcdCluster,
   pki: EtcdPkiMaterial,
   release: EtcdRelease,
@@ -223,7 +219,7 @@ export function etcdMemberScript(
 
 /** Run on destroy: stops and disables the member, removes its files, data directory, programs and (if nodeforge made it) user. */
 export function etcdMemberDeleteScript(
-  member: EtcdMember | string,
+  member: EtcdPeer | string,
   cluster: EtcdCluster,
   options: EtcdScriptOptions = {},
 ): string {

@@ -47,23 +47,32 @@ export interface StepUnitState {
   isActive?: string;
 }
 
-/** What the provider receives: plain values (the engine resolves Outputs and unwraps secrets). */
-export interface MachineStepInputs {
-  target: SshTarget;
+/** The step itself: its name and scripts. */
+export interface StepRun {
   /** The step's name, for messages (`cp-1: install-containerd: ...`) and the machine's journal. */
-  step: string;
-  /** The step's files by absolute path. */
-  files: Record<string, StepFileState>;
-  /** The content of each secret file (those in `files` without `content`), by path. */
-  secretContents: Record<string, string>;
+  name: string;
   /** Run with /bin/sh as root; idempotent. Carries no secret: it is kept in state and shown by `--diff`. */
   script: string;
   /** Run when the step goes away; "" when there is nothing to undo. */
   deleteScript: string;
   /** Values whose change runs the script again besides its files and text (never secrets themselves). */
   triggers: string[];
+}
+
+/**
+ * What the provider receives: plain values (the engine resolves Outputs and unwraps secrets). Few top-level
+ * properties on purpose: the Pulumi SDK makes an Output (with promises) per property per resource, the largest
+ * part of a large stack's evaluation; `secretContents` and `units` are left out where a step has none.
+ */
+export interface MachineStepInputs {
+  target: SshTarget;
+  step: StepRun;
+  /** The step's files by absolute path. */
+  files: Record<string, StepFileState>;
+  /** The content of each secret file (those in `files` without `content`), by path. */
+  secretContents?: Record<string, string>;
   /** The units the script enables, by name. */
-  units: Record<string, StepUnitState>;
+  units?: Record<string, StepUnitState>;
 }
 
 /** The state Pulumi records: the inputs as last applied (files and units as last seen) and what the files were. */
@@ -113,7 +122,7 @@ function unitMatches(have: StepUnitState | undefined, want: StepUnitState): bool
 
 /** One file as the RemoteFile operations take it. */
 function fileOf(inputs: MachineStepInputs, path: string, file: StepFileState): RemoteFileOutputs {
-  const content = file.content ?? inputs.secretContents[path] ?? "";
+  const content = file.content ?? inputs.secretContents?.[path] ?? "";
   return {
     target: inputs.target,
     path,
@@ -128,7 +137,7 @@ function fileOf(inputs: MachineStepInputs, path: string, file: StepFileState): R
 function unitOf(inputs: MachineStepInputs, unit: string, state: StepUnitState): UnitStateInputs {
   return {
     target: inputs.target,
-    step: inputs.step,
+    step: inputs.step.name,
     unit,
     enabled: state.enabled,
     ...(state.active === undefined ? {} : { active: state.active }),
@@ -138,10 +147,10 @@ function unitOf(inputs: MachineStepInputs, unit: string, state: StepUnitState): 
 function scriptOf(inputs: MachineStepInputs): RemoteScriptInputs {
   return {
     target: inputs.target,
-    step: inputs.step,
-    script: inputs.script,
-    deleteScript: inputs.deleteScript,
-    triggers: inputs.triggers,
+    step: inputs.step.name,
+    script: inputs.step.script,
+    deleteScript: inputs.step.deleteScript,
+    triggers: inputs.step.triggers,
   };
 }
 
@@ -166,14 +175,16 @@ function known(value: unknown): value is string {
 
 function inputFailures(news: MachineStepInputs): { property: string; reason: string }[] {
   const failures = targetFailures(news.target);
-  if (known(news.step) && !/^[a-z0-9][a-z0-9-]*$/.test(news.step)) {
-    failures.push({ property: "step", reason: `${JSON.stringify(news.step)} is not a kebab-case step name` });
+  const name = isRecord(news.step) ? news.step.name : undefined;
+  if (known(name) && !/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+    failures.push({ property: "step", reason: `${JSON.stringify(name)} is not a kebab-case step name` });
   }
   // During a preview, a file made of values not known yet (a new PKI's) is the engine's placeholder as a whole.
-  if (!isRecord(news.files) || !isRecord(news.secretContents)) return failures;
+  const secrets = news.secretContents ?? {};
+  if (!isRecord(news.files) || !isRecord(secrets)) return failures;
   for (const [path, file] of Object.entries(news.files)) {
     if (!isRecord(file)) continue;
-    const content = file.content ?? news.secretContents[path];
+    const content = file.content ?? secrets[path];
     if (content === undefined) {
       failures.push({ property: "files", reason: `${path}: no content (neither in files nor in secretContents)` });
     } else if (known(content) && known(file.sha256) && sha256Of(content) !== file.sha256) {
@@ -207,8 +218,8 @@ async function checkParts(news: MachineStepInputs): Promise<{ property: string; 
  */
 function mustRun(olds: MachineStepOutputs, news: MachineStepInputs): boolean {
   return (
-    olds.script !== news.script ||
-    JSON.stringify(olds.triggers) !== JSON.stringify(news.triggers) ||
+    olds.step?.script !== news.step.script ||
+    JSON.stringify(olds.step?.triggers) !== JSON.stringify(news.step.triggers) ||
     olds.applied !== appliedHash(news.files) ||
     olds.target?.host !== news.target?.host ||
     olds.target?.port !== news.target?.port
@@ -224,9 +235,9 @@ function filesDiffer(olds: MachineStepOutputs, news: MachineStepInputs): boolean
 }
 
 function unitsDiffer(olds: MachineStepOutputs, news: MachineStepInputs): boolean {
-  const names = new Set([...Object.keys(olds.units ?? {}), ...Object.keys(news.units)]);
+  const names = new Set([...Object.keys(olds.units ?? {}), ...Object.keys(news.units ?? {})]);
   return [...names].some((unit) => {
-    const want = news.units[unit];
+    const want = news.units?.[unit];
     return want === undefined || !unitMatches(olds.units?.[unit], want);
   });
 }
@@ -254,7 +265,7 @@ async function convergeUnits(
   have: Record<string, StepUnitState>,
 ): Promise<Record<string, StepUnitState>> {
   const out: Record<string, StepUnitState> = {};
-  for (const [unit, want] of Object.entries(inputs.units)) {
+  for (const [unit, want] of Object.entries(inputs.units ?? {})) {
     const recorded = have[unit];
     out[unit] = unitMatches(recorded, want)
       ? { ...want, ...recorded }
@@ -265,14 +276,14 @@ async function convergeUnits(
 
 async function apply(inputs: MachineStepInputs, olds: MachineStepOutputs | undefined): Promise<MachineStepOutputs> {
   const files = await writeFiles(inputs, olds?.files ?? {});
-  if (!olds) await runScript(scriptOf(inputs), "create", inputs.script);
-  else if (mustRun(olds, inputs)) await runScript(scriptOf(inputs), "update", inputs.script);
+  if (!olds) await runScript(scriptOf(inputs), "create", inputs.step.script);
+  else if (mustRun(olds, inputs)) await runScript(scriptOf(inputs), "update", inputs.step.script);
   // Files the step no longer has go once the script has run (as a dropped RemoteFile did).
   for (const [path, file] of Object.entries(olds?.files ?? {})) {
     if (!(path in inputs.files)) await remoteFileProvider.delete("", fileOf(olds!, path, file));
   }
   const units = await convergeUnits(inputs, olds?.units ?? {});
-  return { ...inputs, files, units, applied: appliedHash(inputs.files) };
+  return { ...inputs, files, ...(inputs.units ? { units } : {}), applied: appliedHash(inputs.files) };
 }
 
 /** Reads every file and unit back; a file gone from the machine drops out of `files` (the next up writes it). */
@@ -299,7 +310,7 @@ async function readBack(props: MachineStepOutputs): Promise<MachineStepOutputs> 
       (await unitStateProvider.read("", { ...unitOf(props, unit, want), isEnabled: "" })).props,
     );
   }
-  return { ...props, files, units };
+  return { ...props, files, ...(props.units ? { units } : {}) };
 }
 
 /** The provider's methods with their precise result types. */
@@ -325,18 +336,18 @@ export const machineStepProvider: MachineStepProvider = {
     const changes =
       replaces.length > 0 ||
       !isRecord(news.files) ||
-      !isRecord(news.units) ||
+      !isRecord(news.step) ||
       mustRun(olds, news) ||
       filesDiffer(olds, news) ||
       unitsDiffer(olds, news) ||
-      olds.deleteScript !== news.deleteScript ||
-      olds.step !== news.step ||
+      olds.step?.deleteScript !== news.step.deleteScript ||
+      olds.step?.name !== news.step.name ||
       JSON.stringify(olds.secretContents) !== JSON.stringify(news.secretContents) ||
       accessChanged(olds.target, news.target);
     return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
   },
   async create(inputs) {
-    return { id: `${inputs.target.machine}:${inputs.step}`, outs: await apply(inputs, undefined) };
+    return { id: `${inputs.target.machine}:${inputs.step.name}`, outs: await apply(inputs, undefined) };
   },
   async read(id, props) {
     if (!props?.target || !props.step) throw new Error(`${id}: MachineStep can only be refreshed from recorded state`);
@@ -346,7 +357,7 @@ export const machineStepProvider: MachineStepProvider = {
     return { outs: await apply(news, olds) };
   },
   async delete(_id, props) {
-    if (props.deleteScript) await runScript(scriptOf(props), "delete", props.deleteScript);
+    if (props.step.deleteScript) await runScript(scriptOf(props), "delete", props.step.deleteScript);
     for (const [path, file] of Object.entries(props.files ?? {})) {
       await remoteFileProvider.delete("", fileOf(props, path, file));
     }
@@ -376,13 +387,25 @@ export interface MachineStepArgs {
   units?: Record<string, { enabled: boolean; active?: boolean }>;
 }
 
+/** The secret form of each target, made once: a machine's steps share one (and its promises). */
+const secretTargets = new WeakMap<object, pulumi.Output<unknown>>();
+
+function secretTarget(target: MachineStepArgs["target"]): pulumi.Output<unknown> {
+  let secret = secretTargets.get(target as object);
+  if (!secret) {
+    secret = pulumi.secret(target);
+    secretTargets.set(target as object, secret);
+  }
+  return secret;
+}
+
 /** A step's files, script, delete script and units on one machine, as one resource. */
 export class MachineStep extends pulumi.dynamic.Resource {
   declare readonly target: pulumi.Output<SshTarget>;
-  declare readonly step: pulumi.Output<string>;
+  declare readonly step: pulumi.Output<StepRun>;
   declare readonly files: pulumi.Output<Record<string, StepFileState>>;
-  declare readonly script: pulumi.Output<string>;
-  declare readonly units: pulumi.Output<Record<string, StepUnitState>>;
+  /** Absent (undefined) for a step whose script enables no unit. */
+  declare readonly units: pulumi.Output<Record<string, StepUnitState> | undefined>;
 
   constructor(name: string, args: MachineStepArgs, opts?: pulumi.CustomResourceOptions) {
     const files: Record<string, pulumi.Input<StepFileState>> = {};
@@ -403,17 +426,21 @@ export class MachineStep extends pulumi.dynamic.Resource {
         files[file.path] = content.apply((text) => ({ ...meta, sha256: sha256Of(text), content: text }));
       }
     }
+    // The SDK makes an Output, with promises (each with a stack trace), per property per resource: no property
+    // where a step has nothing for it, no Output where a value is plain.
+    const units = args.units ?? {};
     const props = {
       // The whole target is secret: it carries the private key and the sudo password.
-      target: pulumi.secret(args.target),
-      step: args.step,
+      target: secretTarget(args.target),
+      step: {
+        name: args.step,
+        script: args.script,
+        deleteScript: args.deleteScript ?? "",
+        triggers: args.triggers ?? [],
+      },
       files,
-      secretContents: pulumi.secret(secretContents),
-      script: args.script,
-      deleteScript: args.deleteScript ?? "",
-      triggers: args.triggers ?? [],
-      units: args.units ?? {},
-      applied: undefined,
+      ...(Object.keys(secretContents).length > 0 ? { secretContents: pulumi.secret(secretContents) } : {}),
+      ...(Object.keys(units).length > 0 ? { units } : {}),
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target", "secretContents"] });
     super(machineStepProvider, name, props, options, "nodeforge", "MachineStep");

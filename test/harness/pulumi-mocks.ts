@@ -161,7 +161,7 @@ export async function stepFiles(step: CapturedResource): Promise<Record<string, 
       Record<string, { mode: string; owner: string; group: string; sha256: string; content?: string }>
     >,
   );
-  const secrets = await outputValue(step.props.secretContents as pulumi.Input<Record<string, string>>);
+  const secrets = await outputValue((step.props.secretContents ?? {}) as pulumi.Input<Record<string, string>>);
   return Object.fromEntries(
     Object.entries(files).map(([path, f]) => [
       path,
@@ -178,5 +178,15 @@ export async function stepFiles(step: CapturedResource): Promise<Record<string, 
 export async function stepUnits(
   step: CapturedResource,
 ): Promise<Record<string, { enabled: boolean; active?: boolean }>> {
-  return outputValue(step.props.units as pulumi.Input<Record<string, { enabled: boolean; active?: boolean }>>);
+  return outputValue((step.props.units ?? {}) as pulumi.Input<Record<string, { enabled: boolean; active?: boolean }>>);
+}
+
+/** A MachineStep's `step` input: its name, script, delete script and triggers (Inputs, as the program gave them). */
+export function runOf(step: CapturedResource): {
+  name: string;
+  script: pulumi.Input<string>;
+  deleteScript: pulumi.Input<string>;
+  triggers: pulumi.Input<string>[];
+} {
+  return step.props.step as ReturnType<typeof runOf>;
 }

@@ -19,6 +19,7 @@ import {
   FAKE_CLUSTER_PKI,
   isSecret,
   outputValue,
+  runOf,
   STEP_TYPE,
   stepFiles,
   type CapturedResource,
@@ -74,8 +75,8 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   it("runs kubeadm init on the first control plane once it is prepared", () => {
     assert.equal(byName("cp-1-kubeadm-init").type, STEP_TYPE);
     assert.ok(dependsOn("cp-1-kubeadm-init", "cp-1-configure-kubelet"));
-    assert.match(String(byName("cp-1-kubeadm-init").props.script), /kubeadm init --config/);
-    assert.match(String(byName("cp-1-kubeadm-init").props.deleteScript), /kubeadm reset --force/);
+    assert.match(String(runOf(byName("cp-1-kubeadm-init")).script), /kubeadm init --config/);
+    assert.match(String(runOf(byName("cp-1-kubeadm-init")).deleteScript), /kubeadm reset --force/);
   });
 
   it("issues the bootstrap token afresh after init and before any join, from a root-only file", async () => {
@@ -85,7 +86,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.equal(token.secret, true);
     assert.equal(await isSecret(byName("cp-1-bootstrap-token").props.secretContents), true);
     assert.equal(token.content, FAKE_CLUSTER_PKI.bootstrapToken);
-    const create = String(byName("cp-1-bootstrap-token").props.script);
+    const create = String(runOf(byName("cp-1-bootstrap-token")).script);
     assert.match(create, /apply --server-side --force-conflicts --field-manager=nodeforge -f - <<NF_EOF/);
     assert.match(create, /type: bootstrap\.kubernetes\.io\/token/);
   });
@@ -114,12 +115,12 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.equal(registrations.parent, byName("cp-1").resource, "runs on the first control plane");
     const target = await outputValue(registrations.props.target as pulumi.Input<Record<string, unknown>>);
     assert.equal(target.host, "192.0.2.10");
-    assert.equal(registrations.props.step, "node-registrations");
-    const script = String(registrations.props.script);
+    assert.equal(runOf(registrations).name, "node-registrations");
+    const script = String(runOf(registrations).script);
     assert.match(script, /^ {2}for nf_name in cp-2 cp-3 worker-1 worker-2 ; do$/m);
     assert.match(script, /get node "\$nf_node"/);
     assert.match(script, /nf_wanted "\$nf_node" \|\| nf_drain_node "\$nf_node"/);
-    const deleteScript = String(registrations.props.deleteScript);
+    const deleteScript = String(runOf(registrations).deleteScript);
     assert.match(deleteScript, /drain "\$1" --ignore-daemonsets/);
     assert.match(deleteScript, /delete node "\$1" /);
     // The first control plane drains nobody before itself: it is in neither list.
@@ -129,7 +130,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   it("applies kube-proxy on the first control plane after every machine joined and registered", async () => {
     assert.deepEqual(byName("cp-1-cluster-network").dependsOn, [byName("cp-1-node-registrations").resource]);
     assert.match(
-      String(byName("cp-1-cluster-network").props.script),
+      String(runOf(byName("cp-1-cluster-network")).script),
       /kubectl --kubeconfig \/etc\/kubernetes\/admin\.conf apply --server-side/,
     );
     const manifest = await file("cp-1-cluster-network", "/etc/kubernetes/nodeforge/kube-proxy.yaml");
@@ -158,9 +159,9 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
     assert.doesNotMatch(join, /certificateKey/);
     for (const cmd of resources.filter((r) => r.type === STEP_TYPE)) {
       const visible = [
-        String(cmd.props.script),
+        String(runOf(cmd).script),
         JSON.stringify(await outputValue(cmd.props.files as pulumi.Input<object>)),
-        JSON.stringify(await outputValue(pulumi.output(cmd.props.triggers as pulumi.Input<string>[]))),
+        JSON.stringify(await outputValue(pulumi.output(runOf(cmd).triggers as pulumi.Input<string>[]))),
       ];
       for (const text of visible) {
         assert.ok(!text.includes(FAKE_CLUSTER_PKI.bootstrapToken as string), `${cmd.name}: no token outside secrets`);

@@ -41,6 +41,7 @@ import {
   FAKE_CLUSTER_PKI,
   findResource,
   outputValue,
+  runOf,
   STEP_TYPE,
   stepFiles,
   type CapturedResource,
@@ -718,7 +719,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     });
   /** What re-runs the CNI step: its script (it has no files). */
   const scriptOf = async (resources: CapturedResource[]) =>
-    outputValue(findResource(resources, "cp-1-cluster-network").props.script as pulumi.Input<string>);
+    outputValue(runOf(findResource(resources, "cp-1-cluster-network")).script as pulumi.Input<string>);
   const RESETS = ["cp-1-kubeadm-init", "cp-2-kubeadm-join", "cp-3-kubeadm-join", "worker-1-kubeadm-join"];
 
   let flannel: CapturedResource[];
@@ -738,19 +739,19 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
 
     const stack = parse(flannelText());
     const expected = clusterNetworkScripts(resolveCni(stack, DEFAULT_PINS), stack.machines[0] as MachineSpec);
-    assert.equal(step.props.script, expected.script);
-    assert.equal(step.props.deleteScript, expected.deleteScript);
+    assert.equal(runOf(step).script, expected.script);
+    assert.equal(runOf(step).deleteScript, expected.deleteScript);
     // kube-proxy first: the CNI plugin's pods need Service routing to reach the API server.
     const kubeProxy = expected.script.indexOf("-f /etc/kubernetes/nodeforge/kube-proxy.yaml\n");
     const cniDownload = expected.script.indexOf("\nnf_fetch http");
     assert.ok(kubeProxy > 0 && kubeProxy < cniDownload, "kube-proxy, then the CNI plugin");
     assert.deepEqual(Object.keys(await stepFiles(step)), ["/etc/kubernetes/nodeforge/kube-proxy.yaml"]);
-    assert.deepEqual(step.props.triggers, []);
+    assert.deepEqual(runOf(step).triggers, []);
   });
 
   it("no secret in the cluster-network step's scripts", () => {
     const step = findResource(flannel, "cp-1-cluster-network");
-    const text = `${String(step.props.script)}\n${String(step.props.deleteScript)}`;
+    const text = `${String(runOf(step).script)}\n${String(runOf(step).deleteScript)}`;
     for (const secret of [SSH_SECRET, "PRIVATE KEY", ...Object.values(FAKE_CLUSTER_PKI)]) {
       assert.ok(!text.includes(secret), `no ${secret}`);
     }
@@ -759,12 +760,12 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
 
   it("with plugin none, kube-proxy alone: nothing downloaded, no CNI manifest", () => {
     const step = findResource(none, "cp-1-cluster-network");
-    for (const script of [String(step.props.script), String(step.props.deleteScript)]) {
+    for (const script of [String(runOf(step).script), String(runOf(step).deleteScript)]) {
       assert.match(script, /kube-proxy\.yaml/);
       assert.doesNotMatch(script, /nf_fetch|\/cni\//);
     }
-    assertCleanShell("cluster-network without a CNI plugin", String(step.props.script));
-    assertCleanShell("cluster-network delete without a CNI plugin", String(step.props.deleteScript));
+    assertCleanShell("cluster-network without a CNI plugin", String(runOf(step).script));
+    assertCleanShell("cluster-network delete without a CNI plugin", String(runOf(step).deleteScript));
   });
 
   it("the script, what re-runs the step, changes with the sha256 and the podCIDR, and not otherwise", async () => {
@@ -785,7 +786,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     assert.ok(leftovers.paths.includes("/etc/cni/net.d/10-flannel.conflist"));
     assert.deepEqual(leftovers.links, ["flannel.1", "cni0"]);
     for (const name of RESETS) {
-      const reset = unwrap(findResource(flannel, name).props.deleteScript);
+      const reset = unwrap(runOf(findResource(flannel, name)).deleteScript);
       assertCleanShell(`${name} reset`, reset);
       const rm = reset.indexOf(`\nrm -rf ${leftovers.paths.join(" ")} \n`);
       assert.ok(rm > 0, `${name}: removes ${leftovers.paths.join(" ")}`);
@@ -802,7 +803,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
 
   it("with plugin none no reset touches CNI files or links", () => {
     for (const name of RESETS) {
-      const reset = unwrap(findResource(none, name).props.deleteScript);
+      const reset = unwrap(runOf(findResource(none, name)).deleteScript);
       assert.match(reset, /kubeadm reset --force/, name);
       for (const word of ["/etc/cni", "/opt/cni", "/var/lib/cni", "flannel", "calico", "ip link"]) {
         assert.ok(!reset.includes(word), `${name}: no ${word}`);

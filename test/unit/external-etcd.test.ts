@@ -19,6 +19,7 @@ import {
   FAKE_ETCD_PKI,
   isSecret,
   outputValue,
+  runOf,
   STEP_TYPE,
   stepFiles,
   stepUnits,
@@ -124,13 +125,13 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
         [`${name}-etcd-member`],
         "one resource: files, script, unit",
       );
-      const create = await outputValue(step.props.script as pulumi.Input<string>);
+      const create = await outputValue(runOf(step).script as pulumi.Input<string>);
       assert.match(create, new RegExp(`nf_machine=${name}`));
       // The pinned etcd release (3.6, which kubeadm accepts as external etcd), for the machine's arch.
       const { version, sha256 } = DEFAULT_PINS.etcd;
       const tarball = `https://github.com/etcd-io/etcd/releases/download/v${version}/etcd-v${version}-linux-amd64.tar.gz`;
       assert.ok(create.includes(`nf_fetch ${tarball} ${sha256.amd64} `), "fetches the pinned release");
-      assert.match(String(step.props.deleteScript), /rm -rf \/var\/lib\/etcd\/ext/);
+      assert.match(String(runOf(step).deleteScript), /rm -rf \/var\/lib\/etcd\/ext/);
       assert.deepEqual(Object.keys(await stepFiles(step)), [...ETCD_MEMBER_PATHS]);
       assert.deepEqual(await stepUnits(step), { "nodeforge-etcd.service": { enabled: true, active: true } });
     }
@@ -218,7 +219,7 @@ describe("external etcd (mocks, 3 etcd machines + 1 control plane + 1 worker)", 
       for (const file of Object.values(await outputValue(cmd.props.files as pulumi.Input<object>))) {
         for (const secret of ETCD_SECRETS) assert.ok(!JSON.stringify(file).includes(secret), `${cmd.name}: files`);
       }
-      for (const trigger of cmd.props.triggers as unknown[]) {
+      for (const trigger of runOf(cmd).triggers as unknown[]) {
         const value = String(await outputValue(trigger as pulumi.Output<string>));
         for (const secret of ETCD_SECRETS) assert.ok(!value.includes(secret), `${cmd.name}: triggers`);
       }

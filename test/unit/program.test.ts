@@ -13,6 +13,7 @@ import {
   captureProgram,
   isSecret,
   outputValue,
+  runOf,
   STEP_TYPE,
   stepFiles,
   stepUnits,
@@ -52,7 +53,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
         const cmd = byName(`${machine}-${step.name}`);
         assert.equal(cmd.type, STEP_TYPE);
         assert.equal(cmd.parent, node.resource);
-        assert.equal(cmd.props.step, step.name);
+        assert.equal(runOf(cmd).name, step.name);
       }
     }
     // Plus the cluster bootstrap: kubeadm init, joins, registrations, kube-proxy (test/unit/bootstrap.test.ts).
@@ -136,10 +137,10 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       assert.deepEqual([target.privateKey, target.sudoPassword], ["PRIVATE-KEY-TEXT", "s3cret pass"]);
     }
     for (const cmd of commands()) {
-      for (const script of [cmd.props.script, cmd.props.deleteScript]) {
+      for (const script of [runOf(cmd).script, runOf(cmd).deleteScript]) {
         assert.doesNotMatch(await outputValue(script as pulumi.Input<string>), /s3cret|PRIVATE-KEY/, cmd.name);
       }
-      assert.equal(await isSecret(cmd.props.script), false, `${cmd.name}: its script is shown in previews`);
+      assert.equal(await isSecret(runOf(cmd).script), false, `${cmd.name}: its script is shown in previews`);
     }
   });
 
@@ -177,7 +178,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
   it("re-runs a step in place when its files change: an update, never a replacement", async () => {
     const kubelet = byName("cp-1-configure-kubelet");
     const inputs = (await outputValue(pulumi.output(kubelet.props))) as unknown as MachineStepInputs;
-    assert.match(inputs.deleteScript, /systemctl disable --now kubelet\.service/);
+    assert.match(inputs.step.deleteScript, /systemctl disable --now kubelet\.service/);
     const olds = { ...inputs, applied: appliedHash(inputs.files) };
     const path = "/etc/kubernetes/kubelet.conf.d/10-nodeforge.conf";
     const file = inputs.files[path]!;

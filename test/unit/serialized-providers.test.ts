@@ -76,11 +76,11 @@ describe("providers after closure serialization", () => {
   test("MachineStep: the machine, the file it was writing, and what failed; its script's step", async () => {
     const provider = await serialized(machineStepProvider);
     const file = { mode: "0644", owner: "root", group: "root", sha256: "", content: "x\n" };
-    const base = { target, step: "install-containerd", secretContents: {}, deleteScript: "", triggers: [], units: {} };
-    await assert.rejects(provider.create({ ...base, files: { "/etc/x.conf": file }, script: "true" }), {
+    const step = { name: "install-containerd", script: "true", deleteScript: "", triggers: [] };
+    await assert.rejects(provider.create({ target, step, files: { "/etc/x.conf": file } }), {
       message: refused("cp-1: write /etc/x.conf"),
     });
-    await assert.rejects(provider.create({ ...base, files: {}, script: "true" }), {
+    await assert.rejects(provider.create({ target, step, files: {} }), {
       message: refused("cp-1: install-containerd"),
     });
   });
