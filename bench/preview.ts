@@ -24,11 +24,19 @@ async function barePreview(count: number): Promise<number> {
     const runtime = "runtime:\n  name: nodejs\n  options:\n    typescript: true\n";
     writeFileSync(join(project, "Pulumi.yaml"), `name: bare\n${runtime}main: index.ts\n`);
     writeFileSync(join(project, "index.ts"), bareProgramSource(count));
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "bare", private: true }));
     writeFileSync(
       join(project, "tsconfig.json"),
       // As nodeforge's own tsconfig: ts-node only transpiles (type checking is the build's job).
       JSON.stringify({
-        compilerOptions: { strict: true, target: "es2022", module: "commonjs" },
+        compilerOptions: {
+          strict: true,
+          target: "ES2022",
+          module: "commonjs",
+          moduleResolution: "node",
+          esModuleInterop: true,
+          skipLibCheck: true,
+        },
         "ts-node": { transpileOnly: true },
       }),
     );
