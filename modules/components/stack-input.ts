@@ -102,7 +102,7 @@ export function resolveStack(input: StackInput, label: string, pins: Pins): Reso
       const index = next++;
       return values ? (values[index] as string) : standIn;
     };
-    const copy = structuredCloneWithout(input);
+    const copy = copyKeepingInputs(input);
     machinesOf(copy).forEach((machine, i) => {
       const original = machinesOf(input)[i]!;
       machine.address = fill(original.address, standInAddress(i));
@@ -122,7 +122,7 @@ export function resolveStack(input: StackInput, label: string, pins: Pins): Reso
 }
 
 /** A deep copy of the document with its Input values left as they are (they are replaced right after). */
-function structuredCloneWithout(doc: StackDocument): StackDocument {
+function copyKeepingInputs(doc: StackDocument): StackDocument {
   const copy = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(copy);
     if (

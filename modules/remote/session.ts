@@ -19,6 +19,10 @@ import type { SshTarget } from "./types";
 const IDLE_CLOSE_MS = 15_000;
 /** sshd's MaxSessions defaults to 10 channels per connection; stay under it when many resources share one. */
 const MAX_CHANNELS_PER_CONNECTION = 8;
+/** A command that could not start is tried again this many times (5: 3.1 s of pauses for a refused channel). */
+const NOT_STARTED_RETRIES = 5;
+/** The pause before trying a refused channel again n times (1-based): CHANNEL_BACKOFF_MS * 2^(n-1). */
+const CHANNEL_BACKOFF_MS = 100;
 /** Backoff before retry n (1-based): BACKOFF_FIRST_MS * 2^(n-1), at most BACKOFF_MAX_MS. */
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 8_000;
@@ -247,12 +251,17 @@ function privilegeOf(target: SshTarget): Privilege {
   return target.sudoPassword === undefined || target.sudoPassword === "" ? "sudo" : "sudo-password";
 }
 
-/** Drops the pooled session only if its connection is gone: closing a live one would cut other commands. */
-async function discardIfDead(key: string): Promise<void> {
+/**
+ * Drops the pooled session only if its connection is gone (closing a live one would cut other commands); says
+ * whether it was gone.
+ */
+async function discardIfDead(key: string): Promise<boolean> {
   const session = pool().sessions.get(key);
-  if (!session) return;
+  if (!session) return true;
   const connected = await session.connection.catch(() => undefined);
-  if (!connected?.ssh.isConnected()) await closeSession(key, session);
+  if (connected?.ssh.isConnected()) return false;
+  await closeSession(key, session);
+  return true;
 }
 
 /** Raised when the command could not even start, so running it again on a fresh connection is safe. */
@@ -335,9 +344,12 @@ export async function runRemote(
     try {
       return await withSession(target, (ssh) => execute(ssh, exchange));
     } catch (error) {
-      // A pooled connection may have died while idle; the command never started, so one retry is safe.
-      if (error instanceof NotStartedError && attempt === 1) {
-        await discardIfDead(sessionKey(target));
+      // The command never started, so running it again is safe: on a fresh connection when the pooled one died
+      // while idle; after a pause when sshd refused the channel on a live one (its MaxSessions counts channels it
+      // has not finished closing, which many short commands in a row, a step's file reads, can run into).
+      if (error instanceof NotStartedError && attempt <= NOT_STARTED_RETRIES) {
+        const dead = await discardIfDead(sessionKey(target));
+        if (!dead) await new Promise((resolve) => setTimeout(resolve, CHANNEL_BACKOFF_MS * 2 ** (attempt - 1)));
         continue;
       }
       // Connection errors already name the machine (and keep their class, e.g. HostKeyMismatchError).
