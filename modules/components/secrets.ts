@@ -1,32 +1,15 @@
 /** The cluster's secrets as one Output, from the PKI resources that make them (what planned files are made of). */
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSecrets } from "../plan";
+import { externalEtcdSecrets, type ClusterSecrets, type ExternalEtcdSecrets } from "../plan";
 import type { ClusterPki, EtcdPki } from "../pki";
 
-/** The external etcd cluster's part; empty for stacked etcd, where no planned file names it. */
-type EtcdSecrets = Pick<
-  ClusterSecrets,
-  "externalEtcdCaCert" | "externalEtcdClientCert" | "externalEtcdClientKey" | "externalEtcdMembers"
->;
-
-function etcdSecrets(etcd: EtcdPki | undefined): pulumi.Output<EtcdSecrets> {
-  if (!etcd) {
-    const none: EtcdSecrets = {
-      externalEtcdCaCert: "",
-      externalEtcdClientCert: "",
-      externalEtcdClientKey: "",
-      externalEtcdMembers: { memberCerts: {}, memberKeys: {} },
-    };
-    return pulumi.output(none) as pulumi.Output<EtcdSecrets>;
-  }
+function etcdSecrets(etcd: EtcdPki | undefined): pulumi.Output<ExternalEtcdSecrets> {
+  if (!etcd) return pulumi.output(externalEtcdSecrets(undefined)) as pulumi.Output<ExternalEtcdSecrets>;
   return pulumi
     .all([etcd.caCert, etcd.clientCert, etcd.clientKey, etcd.memberCerts, etcd.memberKeys])
-    .apply(([caCert, clientCert, clientKey, memberCerts, memberKeys]) => ({
-      externalEtcdCaCert: caCert,
-      externalEtcdClientCert: clientCert,
-      externalEtcdClientKey: clientKey,
-      externalEtcdMembers: { memberCerts, memberKeys },
-    }));
+    .apply(([caCert, clientCert, clientKey, memberCerts, memberKeys]) =>
+      externalEtcdSecrets({ caCert, clientCert, clientKey, memberCerts, memberKeys }),
+    );
 }
 
 export function clusterSecrets(pki: ClusterPki, etcd: EtcdPki | undefined): pulumi.Output<ClusterSecrets> {
@@ -44,7 +27,7 @@ export function clusterSecrets(pki: ClusterPki, etcd: EtcdPki | undefined): pulu
   });
   return pulumi.secret(
     pulumi.all([cluster, etcdSecrets(etcd)]).apply(([own, external]): ClusterSecrets => ({
-      ...(own as Omit<ClusterSecrets, keyof EtcdSecrets>),
+      ...(own as Omit<ClusterSecrets, keyof ExternalEtcdSecrets>),
       ...external,
     })),
   );

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import type { Pins } from "../pins";
 import { loadStackFile, parseStack, type OsName, type Role, type StackSpec } from "../stack";
+import type { Reach } from "./connection";
 
 /** A machine of a stack document (schemas/stack.schema.json `machines[]`). */
 export interface MachineDocument {
@@ -34,19 +35,13 @@ export interface StackDocument {
 /** A stack file's path, a validated StackSpec, or a stack document. */
 export type StackInput = string | StackSpec | StackDocument;
 
-/** How a machine is reached: its address and host key as given (outputs of other resources, possibly). */
-export interface MachineReach {
-  address: pulumi.Input<string>;
-  hostKey: pulumi.Input<string>;
-}
-
 export interface ResolvedStack {
   /** The stack with stand-ins for values not known yet: what the plan's shape is made from. */
   shape: StackSpec;
   /** The stack once every value is known; absent when `shape` is already it. */
   known?: pulumi.Output<StackSpec>;
   /** Every machine's (Kubernetes node or etcd member) address and host key, as given, by name. */
-  reach: Map<string, MachineReach>;
+  reach: Map<string, Reach>;
 }
 
 /** A stand-in ed25519 host key (32 zero bytes): well-formed, and no machine's. */
@@ -77,7 +72,7 @@ function machinesOf(doc: StackDocument): MachineDocument[] {
   return [...doc.machines, ...etcd];
 }
 
-function reachOf(spec: StackSpec): Map<string, MachineReach> {
+function reachOf(spec: StackSpec): Map<string, Reach> {
   const machines = [...spec.machines, ...(spec.etcd?.external.machines ?? [])];
   return new Map(machines.map((m) => [m.name, { address: m.address, hostKey: m.hostKey }]));
 }

@@ -14,6 +14,7 @@ import { osProfile } from "../os";
 import type { Pins } from "../pins";
 import type { EtcdPkiMaterial } from "../pki";
 import type { EtcdMachineSpec, StackSpec } from "../stack";
+import type { ManagedFile } from "../steps";
 import type { ClusterSecrets, PlannedFile, PlannedStep } from "./types";
 
 /** What a member's files are made of, from the cluster's secrets. */
@@ -35,6 +36,16 @@ export function planEtcdMemberStep(
 ): PlannedStep {
   const options = { os: osProfile(machine.os), removePackages: stack.destroy.removePackages };
   const release = etcdRelease(stack, machine, pins);
+  // The member's files render together: once for a set of secrets, not once for each file made of them.
+  const renderedFor = new WeakMap<ClusterSecrets, ManagedFile[]>();
+  const rendered = (s: ClusterSecrets): ManagedFile[] => {
+    let files = renderedFor.get(s);
+    if (!files) {
+      files = etcdMemberFiles(machine.name, cluster, material(s));
+      renderedFor.set(s, files);
+    }
+    return files;
+  };
   const files: PlannedFile[] = ETCD_MEMBER_PATHS.map((path, index) => ({
     path,
     mode: isEtcdSecretFile(path) ? "0600" : "0644",
@@ -42,9 +53,9 @@ export function planEtcdMemberStep(
     group: "root",
     content: {
       fromSecrets: (s) => {
-        const rendered = etcdMemberFiles(machine.name, cluster, material(s))[index];
-        if (rendered?.path !== path) throw new Error(`${machine.name}: ${ETCD_STEP}: unexpected member file ${path}`);
-        return rendered.content;
+        const file = rendered(s)[index];
+        if (file?.path !== path) throw new Error(`${machine.name}: ${ETCD_STEP}: unexpected member file ${path}`);
+        return file.content;
       },
       ...(isEtcdSecretFile(path) ? {} : { public: true as const }),
     },

@@ -6,17 +6,11 @@
 import { etcdClusterOf } from "../etcd";
 import { generateClusterPki, generateEtcdPki } from "../pki";
 import type { StackSpec } from "../stack";
-import type { ClusterSecrets } from "./types";
+import { externalEtcdSecrets, type ClusterSecrets } from "./types";
 
 export function generateClusterSecrets(stack: StackSpec): ClusterSecrets {
   const pki = generateClusterPki({ clusterName: stack.cluster.name });
   const etcd = etcdClusterOf(stack);
   const etcdPki = etcd && generateEtcdPki({ clusterName: etcd.name, members: etcd.members });
-  return {
-    ...pki,
-    externalEtcdCaCert: etcdPki?.caCert ?? "",
-    externalEtcdClientCert: etcdPki?.clientCert ?? "",
-    externalEtcdClientKey: etcdPki?.clientKey ?? "",
-    externalEtcdMembers: { memberCerts: etcdPki?.memberCerts ?? {}, memberKeys: etcdPki?.memberKeys ?? {} },
-  };
+  return { ...pki, ...externalEtcdSecrets(etcdPki) };
 }

@@ -18,6 +18,22 @@ export type ClusterSecrets = Omit<ClusterPkiOutputs, keyof ClusterPkiInputs | "a
   externalEtcdMembers: Pick<EtcdPkiMaterial, "memberCerts" | "memberKeys">;
 };
 
+/** The external etcd cluster's part of the secrets. */
+export type ExternalEtcdSecrets = Pick<
+  ClusterSecrets,
+  "externalEtcdCaCert" | "externalEtcdClientCert" | "externalEtcdClientKey" | "externalEtcdMembers"
+>;
+
+/** The external etcd cluster's secrets from its PKI; empty for stacked etcd, where no planned file names them. */
+export function externalEtcdSecrets(pki: EtcdPkiMaterial | undefined): ExternalEtcdSecrets {
+  return {
+    externalEtcdCaCert: pki?.caCert ?? "",
+    externalEtcdClientCert: pki?.clientCert ?? "",
+    externalEtcdClientKey: pki?.clientKey ?? "",
+    externalEtcdMembers: { memberCerts: pki?.memberCerts ?? {}, memberKeys: pki?.memberKeys ?? {} },
+  };
+}
+
 /** The secrets a file may hold verbatim (each one PEM or token). */
 export type ClusterSecretName = Exclude<keyof ClusterSecrets, "externalEtcdMembers">;
 

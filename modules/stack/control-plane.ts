@@ -9,8 +9,6 @@ import { isControlPlane, type Endpoint, type StackSpec } from "./types";
 /** The API server's port when controlPlaneEndpoint names none (kubeadm's default bind port). */
 export const API_SERVER_PORT = 6443;
 
-export type { Endpoint } from "./types";
-
 /** Parses `host[:port]` (IPv6 in brackets); returns the reason when it is not one, worded to follow the text. */
 export function parseEndpoint(text: string): Endpoint | string {
   let host: string;

@@ -2,5 +2,4 @@
 export * from "./types";
 export * from "./errors";
 export { loadStackFile, parseStack, type ParseOptions } from "./load";
-export { cidrContains, formatAddress, parseAddress, parseCidr, type Cidr } from "./cidr";
-export { API_SERVER_PORT, canonicalHost, formatEndpoint, parseEndpoint, type Endpoint } from "./control-plane";
+export { API_SERVER_PORT, canonicalHost, formatEndpoint } from "./control-plane";
