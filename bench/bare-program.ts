@@ -22,8 +22,16 @@ export function registerBare(count: number, opts?: pulumi.CustomResourceOptions)
   for (let index = 0; index < count; index++) new Bare(index, opts);
 }
 
-/** The bare program's index.ts, for a project of its own that the real CLI runs the way it runs nodeforge's. */
-export function bareProgramSource(count: number): string {
+/**
+ * The bare program's index.ts, for a project of its own that the real CLI runs the way it runs nodeforge's. With
+ * `payloadBytes`, each resource also carries that many bytes of text and a secret object (as a step carries its
+ * files, script and SSH target): the same data volume as nodeforge's resources, without nodeforge.
+ */
+export function bareProgramSource(count: number, payloadBytes = 0): string {
+  const inputs =
+    payloadBytes > 0
+      ? `{ index, payload: "x".repeat(${payloadBytes}), target: pulumi.secret({ key: "k".repeat(1000) }) }`
+      : "{ index }";
   return [
     'import * as pulumi from "@pulumi/pulumi";',
     "const nothing: pulumi.dynamic.ResourceProvider = {",
@@ -33,7 +41,7 @@ export function bareProgramSource(count: number): string {
     "};",
     "class Bare extends pulumi.dynamic.Resource {",
     "  constructor(index: number) {",
-    '    super(nothing, `bare-${index}`, { index }, {}, "bench", "Bare");',
+    `    super(nothing, \`bare-\${index}\`, ${inputs}, {}, "bench", "Bare");`,
     "  }",
     "}",
     `for (let index = 0; index < ${count}; index++) new Bare(index);`,

@@ -1,58 +1,28 @@
 /**
  * Benchmark: a real `pulumi preview` (the Pulumi CLI through the Automation API, local file backend) of a
  * 100-machine stack file with this project's index.ts, beside the same CLI previewing a bare TypeScript program
- * that registers as many plain resources (bench/bare-program.ts), run the same way (ts-node). No machine is needed:
- * a preview of a stack never deployed only plans creates. Prints figures; it is not a timed test.
+ * that registers as many plain resources (bench/bare-program.ts), run the same way (built JavaScript); and beside
+ * the bare program again with each resource carrying as many bytes as an average step (files, scripts) and a secret
+ * the size of an SSH target: the part of the bill that is the data a preview must show, not nodeforge. No machine
+ * is needed: a preview of a stack never deployed only plans creates. Prints figures; it is not a timed test.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
-import { projectRoot } from "../modules/project-root";
-import { changed, engineEnv, engineStack, pulumiRoot } from "../test/harness/pulumi-engine";
-import { stackYaml } from "../test/harness/stack-builder";
-import { bareProgramSource } from "./bare-program";
+import { planCluster } from "../modules/plan";
+import { changed, engineStack } from "../test/harness/pulumi-engine";
+import { buildStack, stackYaml } from "../test/harness/stack-builder";
+import { seconds, withBareStack } from "./bare-project";
 
 const MACHINES = 100;
 
-/** The bare program as a project of its own, its node_modules this project's. */
-async function barePreview(count: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), "nodeforge-bare-"));
-  try {
-    const project = join(dir, "project");
-    mkdirSync(project);
-    const runtime = "runtime:\n  name: nodejs\n  options:\n    typescript: true\n";
-    writeFileSync(join(project, "Pulumi.yaml"), `name: bare\n${runtime}main: index.ts\n`);
-    writeFileSync(join(project, "index.ts"), bareProgramSource(count));
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "bare", private: true }));
-    writeFileSync(
-      join(project, "tsconfig.json"),
-      // As nodeforge's own tsconfig: ts-node only transpiles (type checking is the build's job).
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          target: "ES2022",
-          module: "commonjs",
-          moduleResolution: "node",
-          esModuleInterop: true,
-          skipLibCheck: true,
-        },
-        "ts-node": { transpileOnly: true },
-      }),
-    );
-    symlinkSync(join(projectRoot(), "node_modules"), join(project, "node_modules"));
-    mkdirSync(join(dir, "state"));
-    const pulumiCommand = await PulumiCommand.get({ root: pulumiRoot() });
-    const stack = await LocalWorkspace.createStack(
-      { stackName: "bare", workDir: project },
-      { workDir: project, pulumiHome: join(dir, "home"), envVars: engineEnv(join(dir, "state")), pulumiCommand },
-    );
-    const started = Date.now();
-    await stack.preview({ color: "never" });
-    return (Date.now() - started) / 1000;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** The average size of a planned step (its files, scripts and metadata as JSON): what a step resource carries. */
+function stepBytes(machines: number): number {
+  const steps = planCluster(buildStack({ machines }));
+  const total = steps.reduce((sum, step) => sum + JSON.stringify(step).length, 0);
+  return Math.round(total / steps.length);
+}
+
+/** A real preview of the bare program with `count` resources each carrying `payloadBytes`. */
+function barePreview(count: number, payloadBytes: number): Promise<number> {
+  return withBareStack(count, payloadBytes, (stack) => seconds(() => stack.preview({ color: "never" })));
 }
 
 async function main(): Promise<void> {
@@ -63,12 +33,19 @@ async function main(): Promise<void> {
   try {
     const ours = await engine.preview();
     const resources = changed(ours).length;
-    const bare = await barePreview(resources);
+    const bare = await barePreview(resources, 0);
+    const bytes = stepBytes(MACHINES);
+    const carrying = await barePreview(resources, bytes);
     console.log(`real pulumi preview, local backend, ${MACHINES}-machine stack (every resource a create)`);
-    console.log("program     resources  seconds");
-    console.log(`nodeforge   ${String(resources).padStart(9)}  ${ours.seconds.toFixed(1).padStart(7)}`);
-    console.log(`bare        ${String(resources).padStart(9)}  ${bare.toFixed(1).padStart(7)}`);
-    console.log(`ratio nodeforge / bare: ${(ours.seconds / bare).toFixed(2)}`);
+    console.log("program                                  resources  seconds  nodeforge / it");
+    const row = (name: string, seconds: number) =>
+      console.log(
+        `${name.padEnd(40)} ${String(resources).padStart(9)}  ${seconds.toFixed(1).padStart(7)}  ` +
+          `${(ours.seconds / seconds).toFixed(2).padStart(14)}`,
+      );
+    row("nodeforge", ours.seconds);
+    row("bare (one small input each)", bare);
+    row(`bare carrying ${bytes} bytes each`, carrying);
   } finally {
     await engine.remove();
   }

@@ -3,7 +3,8 @@
  * fresh systemd-nspawn machines, then `pulumi preview` and a no-op `pulumi up`, with the SSH logins each machine's
  * sshd accepted. Baseline measured in the same run, on the same machines after a destroy: the very same plan (every
  * step's files and script, what `nodeforge render` writes) run by plain `ssh`, each step once the steps it comes
- * after are done, machines in parallel. Prints figures; it is not a timed test.
+ * after are done, machines in parallel; and a bare Pulumi program's `pulumi up` creating as many resources that do
+ * nothing, the floor any Pulumi program pays here. Prints figures; it is not a timed test.
  */
 import { spawn } from "node:child_process";
 import { cpus } from "node:os";
@@ -21,7 +22,8 @@ import { shellQuote } from "../modules/render/shell";
 import { parseStack } from "../modules/stack";
 import { labStackYaml } from "../test/harness/lab-stack";
 import { startMachines, type Lab, type Machine } from "../test/harness/machines";
-import { engineStack } from "../test/harness/pulumi-engine";
+import { changed, engineStack } from "../test/harness/pulumi-engine";
+import { seconds, withBareStack } from "./bare-project";
 
 interface Run {
   machines: number;
@@ -32,6 +34,8 @@ interface Run {
   upLogins: number;
   noopLogins: number;
   plainSsh: number;
+  /** A bare program's `pulumi up` creating as many resources that do nothing: what Pulumi itself costs. */
+  floor: number;
 }
 
 async function logins(machine: Machine): Promise<number> {
@@ -101,11 +105,13 @@ async function plainSsh(lab: Lab, yaml: string): Promise<number> {
 
 async function measure(count: number): Promise<Run> {
   const names = ["cp-1", "worker-1", "worker-2"].slice(0, count);
-  let result: Omit<Run, "plainSsh">;
+  let result: Omit<Run, "plainSsh" | "floor">;
+  let resources = 0;
   const lab = await startMachines(count, { names });
   try {
     const engine = await engineStack(labStackYaml(lab), lab.clientPrivateKey);
     try {
+      resources = changed(await engine.preview()).length;
       const before = await totalLogins(lab);
       const up = await engine.up();
       const afterUp = await totalLogins(lab);
@@ -127,10 +133,11 @@ async function measure(count: number): Promise<Run> {
   } finally {
     await lab.stop();
   }
+  const floor = await withBareStack(resources, 0, (stack) => seconds(() => stack.up({ color: "never" })));
   // The baseline on fresh machines too (the same names and addresses), after the run above warmed the host's caches.
   const fresh = await startMachines(count, { names });
   try {
-    return { ...result, plainSsh: await plainSsh(fresh, labStackYaml(fresh)) };
+    return { ...result, floor, plainSsh: await plainSsh(fresh, labStackYaml(fresh)) };
   } finally {
     await fresh.stop();
   }
@@ -141,15 +148,18 @@ async function main(): Promise<void> {
   for (const count of [1, 3]) runs.push(await measure(count));
   console.log("fresh machines, packages from the local apt mirror, binaries from the artifact mirror");
   console.log(
-    "machines  pulumi up (s)  plain ssh (s)  ratio  preview (s)  no-op up (s)  SSH logins/machine: up, no-op",
+    "machines  pulumi up (s)  plain ssh (s)  ratio  Pulumi floor (s)  (up - floor) / plain ssh  preview (s)  " +
+      "no-op up (s)  SSH logins/machine: up, no-op",
   );
   for (const r of runs) {
     console.log(
       `${String(r.machines).padStart(8)}  ${r.up.toFixed(1).padStart(13)}  ${r.plainSsh.toFixed(1).padStart(13)}  ` +
-        `${(r.up / r.plainSsh).toFixed(2).padStart(5)}  ` +
+        `${(r.up / r.plainSsh).toFixed(2).padStart(5)}  ${r.floor.toFixed(1).padStart(16)}  ` +
+        `${((r.up - r.floor) / r.plainSsh).toFixed(2).padStart(24)}  ` +
         `${r.preview.toFixed(1).padStart(11)}  ${r.noop.toFixed(1).padStart(12)}  ${r.upLogins.toFixed(1)}, ${r.noopLogins.toFixed(1)}`,
     );
   }
+  console.log("Pulumi floor: a bare program's pulumi up creating as many resources that do nothing (no SSH)");
   console.log(`host CPUs shared by all test machines: ${cpus().length}`);
 }
 

@@ -31,6 +31,7 @@ import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import forge from "node-forge";
 import { newCertificate, RSA_BITS, type Issued } from "./x509";
+import { providerReference } from "../provider-reference";
 
 /** Days the cluster CAs are valid (10 years, as kubeadm's). */
 export const CLUSTER_CA_VALIDITY_DAYS = 3650;
@@ -272,7 +273,7 @@ export class ClusterPki extends pulumi.dynamic.Resource {
       adminKey: undefined,
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: [...CLUSTER_PKI_SECRET_OUTPUTS] });
-    super(clusterPkiProvider, name, props, options, "nodeforge", "ClusterPki");
+    super(providerReference(clusterPkiProvider, "clusterPkiProvider"), name, props, options, "nodeforge", "ClusterPki");
     // The engine marks these secret (additionalSecretOutputs); wrapping them also keeps them secret where no engine
     // does (unit-test mocks) and in anything derived from them.
     const self = this as unknown as Record<string, pulumi.Output<string>>;

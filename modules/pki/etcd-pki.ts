@@ -18,6 +18,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import forge from "node-forge";
 import { newCertificate, RSA_BITS, type Issued } from "./x509";
+import { providerReference } from "../provider-reference";
 
 /** Days the CA is valid. */
 export const CA_VALIDITY_DAYS = 3650;
@@ -279,7 +280,7 @@ export class EtcdPki extends pulumi.dynamic.Resource {
       memberKeys: undefined,
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["caKey", "clientKey", "memberKeys"] });
-    super(etcdPkiProvider, name, props, options, "nodeforge", "EtcdPki");
+    super(providerReference(etcdPkiProvider, "etcdPkiProvider"), name, props, options, "nodeforge", "EtcdPki");
   }
 }
 

@@ -24,6 +24,7 @@ import { runScript, type RemoteScriptInputs } from "./remote-script";
 import { accessChanged, targetFailures, UNKNOWN } from "./target";
 import type { SshTarget } from "./types";
 import { unitStateProvider, type UnitStateInputs, type UnitStateOutputs } from "./unit-state";
+import { providerReference } from "../provider-reference";
 
 /** A file as the step carries it. */
 export interface StepFileState {
@@ -443,6 +444,6 @@ export class MachineStep extends pulumi.dynamic.Resource {
       ...(Object.keys(units).length > 0 ? { units } : {}),
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target", "secretContents"] });
-    super(machineStepProvider, name, props, options, "nodeforge", "MachineStep");
+    super(providerReference(machineStepProvider, "machineStepProvider"), name, props, options, "nodeforge", "MachineStep");
   }
 }

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { providerReference } from "../../modules/provider-reference";
 import { machineStepProvider } from "../../modules/remote/machine-step";
 import { remoteFileProvider } from "../../modules/remote/remote-file";
 import { remoteScriptProvider } from "../../modules/remote/remote-script";
@@ -21,18 +22,26 @@ import { closedPort } from "../harness/offline-target";
 const work = mkdtempSync(join(tmpdir(), "nodeforge-serialized-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
+/** The serializer's text for `provider`, as a resource's `__provider` input carries it. */
+async function serializedText(provider: unknown): Promise<{ text: string; exportName: string }> {
+  return pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+}
+
 /** Loads a provider the way the dynamic-provider host does: from the serializer's text. */
-async function serialized<T>(provider: T): Promise<T> {
-  const closure = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
+function load<T>({ text, exportName }: { text: string; exportName: string }): T {
   // Inside the package, so that require("node-ssh") resolves as it does for the engine.
   const dir = mkdtempSync(join(__dirname, ".serialized-"));
   try {
     const file = join(dir, "provider.js");
-    writeFileSync(file, closure.text);
-    return (require(file) as Record<string, () => T>)[closure.exportName]!();
+    writeFileSync(file, text);
+    return (require(file) as Record<string, () => T>)[exportName]!();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function serialized<T>(provider: T): Promise<T> {
+  return load<T>(await serializedText(provider));
 }
 
 describe("providers after closure serialization", () => {
@@ -80,6 +89,20 @@ describe("providers after closure serialization", () => {
     await assert.rejects(provider.create({ target, step, files: { "/etc/x.conf": file } }), {
       message: refused("cp-1: write /etc/x.conf"),
     });
+    await assert.rejects(provider.create({ target, step, files: {} }), {
+      message: refused("cp-1: install-containerd"),
+    });
+  });
+
+  test("MachineStep as resources carry it: a reference of a few KB that runs the built provider", async () => {
+    const reference = providerReference(machineStepProvider, "machineStepProvider");
+    const closure = await serializedText(reference);
+    // Before: about 70 KB of nodeforge's code in every step resource's state.
+    assert.ok(closure.text.length < 4096, `${closure.text.length} bytes`);
+    assert.doesNotMatch(closure.text, /runRemote|hostKeyVerification/);
+    const provider = load<typeof machineStepProvider>(closure);
+    assert.deepEqual(Object.keys(provider).sort(), Object.keys(machineStepProvider).sort());
+    const step = { name: "install-containerd", script: "true", deleteScript: "", triggers: [] };
     await assert.rejects(provider.create({ target, step, files: {} }), {
       message: refused("cp-1: install-containerd"),
     });
