@@ -444,6 +444,13 @@ export class MachineStep extends pulumi.dynamic.Resource {
       ...(Object.keys(units).length > 0 ? { units } : {}),
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target", "secretContents"] });
-    super(providerReference(machineStepProvider, "machineStepProvider"), name, props, options, "nodeforge", "MachineStep");
+    super(
+      providerReference(machineStepProvider, "machineStepProvider"),
+      name,
+      props,
+      options,
+      "nodeforge",
+      "MachineStep",
+    );
   }
 }
