@@ -122,7 +122,8 @@ export async function hostkeysCommand(
 ): Promise<number> {
   let machines: MachineSpec[];
   try {
-    machines = loadStackFile(file, undefined, { requireHostKeys: false }).machines;
+    // VMs are left out: nodeforge generates their host keys (a Pulumi secret) and pins those.
+    machines = loadStackFile(file, undefined, { requireHostKeys: false }).machines.filter((m) => !m.vm);
   } catch (error) {
     if (!(error instanceof StackValidationError)) throw error;
     for (const issue of error.issues) err.write(`${formatIssue(issue)}\n`);

@@ -63,7 +63,7 @@ export function renderCommand(
     for (const issue of error.issues) err.write(`${formatIssue(issue)}\n`);
     return 2;
   }
-  const names = [...spec.machines, ...(spec.etcd?.external.machines ?? [])].map((m) => m.name);
+  const names = [...spec.machines, ...(spec.etcd?.external.machines ?? []), ...spec.hypervisors].map((m) => m.name);
   if (!names.includes(machineName)) {
     err.write(`${file}: no machine named '${machineName}'; machines: ${names.join(", ")}\n`);
     return 2;

@@ -14,10 +14,12 @@ import { planCluster, usesSecrets, type PlannedStep } from "../plan";
 import type { Role, StackSpec } from "../stack";
 import type { SecretLookup } from "./connection";
 import { EtcdMember } from "./etcd-member";
+import { Hypervisor } from "./hypervisor";
 import { Node } from "./node";
 import { clusterSecrets } from "./secrets";
 import { resolveStack, type StackInput } from "./stack-input";
 import { createStep, type PlanLookup, type StepHost, type StepResources } from "./steps";
+import { clusterVms } from "./vm-secrets";
 
 export interface ClusterArgs {
   /**
@@ -54,6 +56,8 @@ export class Cluster extends pulumi.ComponentResource {
   readonly nodes: Node[];
   /** The external etcd cluster's members, in stack order; empty for stacked etcd. */
   readonly etcdMembers: EtcdMember[];
+  /** The machines that host the stack's VMs, in stack order. */
+  readonly hypervisors: Hypervisor[];
   /** Every step's resource, by planned id (`cp-1-install-containerd`, `cp-1-kubeadm-init`, ...). */
   readonly steps: StepResources = new Map();
   /** Name, role and address of every node, in stack order. */
@@ -71,7 +75,21 @@ export class Cluster extends pulumi.ComponentResource {
     const plan = planCluster(stack, pins);
     const resolved = input.known?.apply((known) => sameShape(plan, planCluster(known, pins), stack.file));
 
-    const reach = (machine: string) => input.reach.get(machine);
+    // A VM's host key is the one nodeforge generated for it: every connection pins that.
+    const vms = clusterVms(
+      name,
+      stack.machines.filter((m) => m.vm),
+      args.secret,
+      { parent: this },
+    );
+    const reach = (machine: string) => {
+      const given = input.reach.get(machine);
+      const spec = stack.machines.find((m) => m.name === machine);
+      return spec?.vm && vms ? { address: given?.address ?? spec.address, hostKey: vms.hostKey(machine) } : given;
+    };
+    this.hypervisors = stack.hypervisors.map(
+      (hypervisor) => new Hypervisor(hypervisor.name, { hypervisor, secret: args.secret }, { parent: this }),
+    );
     this.nodes = stack.machines.map(
       (machine) =>
         new Node(
@@ -85,7 +103,10 @@ export class Cluster extends pulumi.ComponentResource {
         new EtcdMember(machine.name, { machine, secret: args.secret, reach: reach(machine.name) }, { parent: this }),
     );
     const hosts = new Map<string, StepHost>(
-      [...this.nodes, ...this.etcdMembers].map((host) => [host.machineName, { resource: host, access: host.access }]),
+      [...this.nodes, ...this.etcdMembers, ...this.hypervisors].map((host) => [
+        host.machineName,
+        { resource: host, access: host.access },
+      ]),
     );
 
     const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
@@ -98,7 +119,7 @@ export class Cluster extends pulumi.ComponentResource {
         { clusterName: etcd.name, members: input.known?.apply((k) => etcdClusterOf(k)!.members) ?? etcd.members },
         { parent: this },
       );
-    const secrets = clusterSecrets(pki, etcdPki);
+    const secrets = clusterSecrets(pki, etcdPki, vms?.secrets);
     for (const step of plan) {
       const host = hosts.get(step.machine);
       if (!host) throw new Error(`${stack.file}: step ${step.id} runs on ${step.machine}, which is no machine here`);

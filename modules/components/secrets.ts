@@ -1,6 +1,6 @@
 /** The cluster's secrets as one Output, from the PKI resources that make them (what planned files are made of). */
 import * as pulumi from "@pulumi/pulumi";
-import { externalEtcdSecrets, type ClusterSecrets, type ExternalEtcdSecrets } from "../plan";
+import { externalEtcdSecrets, type ClusterSecrets, type ExternalEtcdSecrets, type VmSecrets } from "../plan";
 import type { ClusterPki, EtcdPki } from "../pki";
 
 function etcdSecrets(etcd: EtcdPki | undefined): pulumi.Output<ExternalEtcdSecrets> {
@@ -12,7 +12,12 @@ function etcdSecrets(etcd: EtcdPki | undefined): pulumi.Output<ExternalEtcdSecre
     );
 }
 
-export function clusterSecrets(pki: ClusterPki, etcd: EtcdPki | undefined): pulumi.Output<ClusterSecrets> {
+/** `vms`: each VM's seed material by name (components/vms.ts); none without VMs. */
+export function clusterSecrets(
+  pki: ClusterPki,
+  etcd: EtcdPki | undefined,
+  vms: pulumi.Output<Record<string, VmSecrets>> = pulumi.output({} as Record<string, VmSecrets>),
+): pulumi.Output<ClusterSecrets> {
   const cluster = pulumi.all({
     caCert: pki.caCert,
     caKey: pki.caKey,
@@ -26,9 +31,10 @@ export function clusterSecrets(pki: ClusterPki, etcd: EtcdPki | undefined): pulu
     caCertHash: pki.caCertHash,
   });
   return pulumi.secret(
-    pulumi.all([cluster, etcdSecrets(etcd)]).apply(([own, external]): ClusterSecrets => ({
-      ...(own as Omit<ClusterSecrets, keyof ExternalEtcdSecrets>),
+    pulumi.all([cluster, etcdSecrets(etcd), vms]).apply(([own, external, vmSecrets]): ClusterSecrets => ({
+      ...(own as Omit<ClusterSecrets, keyof ExternalEtcdSecrets | "vms">),
       ...external,
+      vms: vmSecrets,
     })),
   );
 }

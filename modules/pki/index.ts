@@ -29,3 +29,12 @@ export {
   type ClusterPkiProvider,
 } from "./cluster-pki";
 export { adminKubeconfig, type AdminKubeconfigArgs } from "./kubeconfig";
+export {
+  convergeHostKeys,
+  VmHostKeys,
+  vmHostKeysProvider,
+  type VmHostKey,
+  type VmHostKeysInputs,
+  type VmHostKeysOutputs,
+  type VmHostKeysProvider,
+} from "./vm-host-keys";

@@ -4,13 +4,25 @@
  * cluster's own with the PKI resources and keeps them Pulumi secrets.
  */
 import { etcdClusterOf } from "../etcd";
-import { generateClusterPki, generateEtcdPki } from "../pki";
+import { convergeHostKeys, generateClusterPki, generateEtcdPki } from "../pki";
 import type { StackSpec } from "../stack";
-import { externalEtcdSecrets, type ClusterSecrets } from "./types";
+import { externalEtcdSecrets, type ClusterSecrets, type VmSecrets } from "./types";
 
-export function generateClusterSecrets(stack: StackSpec): ClusterSecrets {
+/**
+ * `authorizedKey`: the public key each VM authorizes (what the stack's SSH private key config holds); absent, a
+ * throwaway key's, for a render that has no config.
+ */
+export function generateClusterSecrets(stack: StackSpec, authorizedKey?: string): ClusterSecrets {
   const pki = generateClusterPki({ clusterName: stack.cluster.name });
   const etcd = etcdClusterOf(stack);
   const etcdPki = etcd && generateEtcdPki({ clusterName: etcd.name, members: etcd.members });
-  return { ...pki, ...externalEtcdSecrets(etcdPki) };
+  const vmNames = stack.machines.filter((m) => m.vm).map((m) => m.name);
+  const hostKeys = convergeHostKeys({ vms: vmNames }).keys;
+  const login = authorizedKey ?? convergeHostKeys({ vms: ["login"] }).keys["login"]!.publicKey;
+  const vms: Record<string, VmSecrets> = {};
+  for (const name of vmNames) {
+    const key = hostKeys[name]!;
+    vms[name] = { hostPrivateKey: key.privateKey, hostPublicKey: key.publicKey, authorizedKey: login };
+  }
+  return { ...pki, ...externalEtcdSecrets(etcdPki), vms };
 }

@@ -6,6 +6,7 @@ export * from "./types";
 export { planCluster, stepsOn } from "./cluster";
 export { planNodeSteps } from "./node-steps";
 export { planEtcdMemberStep } from "./etcd-steps";
+export { planHypervisorSteps } from "./hypervisor-steps";
 export { generateClusterSecrets } from "./generated-secrets";
 export {
   clusterNetworkScripts,

@@ -5,6 +5,9 @@
  */
 import type { ClusterPkiInputs, ClusterPkiOutputs, EtcdPkiMaterial } from "../pki";
 import type { StepUnit } from "../steps";
+import type { VmSecrets } from "../vm";
+
+export type { VmSecrets };
 
 /**
  * The secrets a cluster's files are made of: ClusterPki's (the ones files carry; the admin client certificate
@@ -16,6 +19,8 @@ export type ClusterSecrets = Omit<ClusterPkiOutputs, keyof ClusterPkiInputs | "a
   externalEtcdClientCert: string;
   externalEtcdClientKey: string;
   externalEtcdMembers: Pick<EtcdPkiMaterial, "memberCerts" | "memberKeys">;
+  /** What each VM's cloud-init seed is made of, by VM name (empty without VMs). */
+  vms: Record<string, VmSecrets>;
 };
 
 /** The external etcd cluster's part of the secrets. */
@@ -35,7 +40,7 @@ export function externalEtcdSecrets(pki: EtcdPkiMaterial | undefined): ExternalE
 }
 
 /** The secrets a file may hold verbatim (each one PEM or token). */
-export type ClusterSecretName = Exclude<keyof ClusterSecrets, "externalEtcdMembers">;
+export type ClusterSecretName = Exclude<keyof ClusterSecrets, "externalEtcdMembers" | "vms">;
 
 /** Which of them are secret (the others are certificates and hashes, public by nature). */
 export const SECRET_NAMES: ReadonlySet<ClusterSecretName> = new Set<ClusterSecretName>([

@@ -71,3 +71,20 @@ export const ARTIFACT_DEFAULTS: ArtifactSettings = {
 export const DESTROY_DEFAULTS: DestroySettings = { removePackages: true };
 
 export const MACHINE_DEFAULTS = { arch: "amd64" } as const;
+
+/** A hypervisor's settings the stack file may leave out. */
+export const HYPERVISOR_DEFAULTS = {
+  os: "debian-12",
+  arch: "amd64",
+  driver: "libvirt",
+  uri: "qemu:///system",
+} as const;
+
+/** The libvirt storage pool nodeforge defines on a hypervisor unless the stack names another. */
+export const STORAGE_POOL_DEFAULTS = { name: "nodeforge", path: "/var/lib/nodeforge/images" } as const;
+
+/** A hypervisor image's settings the stack file may leave out. */
+export const IMAGE_DEFAULTS = { format: "qcow2" } as const;
+
+/** A VM's network settings the stack file may leave out. */
+export const VM_DEFAULTS = { prefixLength: 24 } as const;

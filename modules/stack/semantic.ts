@@ -3,6 +3,7 @@ import { supportedKubernetesVersions, type Pins } from "../pins";
 import { parseHostKey } from "../remote/host-key";
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, type Cidr } from "./cidr";
 import { controlPlaneIssues } from "./control-plane";
+import { formatPath } from "./errors";
 import type { StackSpec } from "./types";
 import { isControlPlane } from "./types";
 
@@ -69,10 +70,14 @@ function hostKeyProblem(line: string): string | undefined {
   }
 }
 
-/** Whether machine `index` of the raw document has its own `ssh.bastion` (else it inherits the stack's). */
-function ownsBastion(raw: unknown, index: number): boolean {
-  const machines = (raw as { machines?: { ssh?: { bastion?: unknown } }[] } | undefined)?.machines;
-  return raw === undefined || machines?.[index]?.ssh?.bastion !== undefined;
+/** Whether the machine declared at `at` in the raw document has its own `ssh.bastion` (else it inherits the stack's). */
+function ownsBastion(raw: unknown, at: (string | number)[]): boolean {
+  if (raw === undefined) return true;
+  const declared = at.reduce<unknown>(
+    (node, key) => (node && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined),
+    raw,
+  ) as { ssh?: { bastion?: unknown } } | undefined;
+  return declared?.ssh?.bastion !== undefined;
 }
 
 /** Canonical `host:port` so that two spellings of one IP address compare equal. */
@@ -126,16 +131,23 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
     }
   }
 
-  const names = new Map<string, number>();
-  const endpoints = new Map<string, number>();
+  // Machines, VMs and hypervisors share one namespace of names and of SSH endpoints.
+  const names = new Map<string, string>();
+  const endpoints = new Map<string, string>();
+  for (const [h, hypervisor] of spec.hypervisors.entries()) {
+    names.set(hypervisor.name, formatPath(["hypervisors", h]));
+    endpoints.set(endpointOf(hypervisor.address, hypervisor.ssh.port), formatPath(["hypervisors", h]));
+  }
   spec.machines.forEach((machine, index) => {
+    // Where the machine is declared: machines[i], or hypervisors[h].vms[v] for a VM.
+    const at = machine.vm?.at ?? ["machines", index];
     const sameName = names.get(machine.name);
     if (sameName !== undefined) {
       issues.push({
-        segments: ["machines", index, "name"],
-        message: `'${machine.name}' is already the name of machines[${sameName}]`,
+        segments: [...at, "name"],
+        message: `'${machine.name}' is already the name of ${sameName}`,
       });
-    } else names.set(machine.name, index);
+    } else names.set(machine.name, formatPath(at));
 
     const ip = parseAddress(machine.address);
     // Compare IP addresses in canonical form, so fd00::1 and fd00:0::1 are one endpoint.
@@ -144,20 +156,20 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
     const sameEndpoint = endpoints.get(endpoint);
     if (sameEndpoint !== undefined) {
       issues.push({
-        segments: ["machines", index, "address"],
-        message: `'${machine.address}' (SSH port ${machine.ssh.port}) is already the address of machines[${sameEndpoint}]`,
+        segments: [...at, "address"],
+        message: `'${machine.address}' (SSH port ${machine.ssh.port}) is already the address of ${sameEndpoint}`,
       });
-    } else endpoints.set(endpoint, index);
+    } else endpoints.set(endpoint, formatPath(at));
 
     if (/^[0-9.]+$/.test(machine.address) && !ip) {
       issues.push({
-        segments: ["machines", index, "address"],
+        segments: [...at, "address"],
         message: `'${machine.address}' is not a valid IPv4 address`,
       });
     }
     if (machine.address.includes(":") && !ip) {
       const message = `'${machine.address}' is not a valid IPv6 address`;
-      issues.push({ segments: ["machines", index, "address"], message });
+      issues.push({ segments: [...at, "address"], message });
     }
     for (const [label, cidr] of [
       ["podCIDR", pod],
@@ -165,17 +177,17 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
     ] as const) {
       if (ip && cidr && cidrContains(cidr, ip.family, ip.value)) {
         issues.push({
-          segments: ["machines", index, "address"],
+          segments: [...at, "address"],
           message: `'${machine.address}' lies inside the cluster ${label} '${cidr.text}'`,
         });
       }
     }
 
     const keyProblem = machine.hostKey === "" ? undefined : hostKeyProblem(machine.hostKey);
-    if (keyProblem) issues.push({ segments: ["machines", index, "hostKey"], message: keyProblem });
+    if (keyProblem) issues.push({ segments: [...at, "hostKey"], message: keyProblem });
     const { bastion } = machine.ssh;
     if (bastion) {
-      const base = ownsBastion(raw, index) ? ["machines", index, "ssh", "bastion"] : ["ssh", "bastion"];
+      const base = ownsBastion(raw, at) ? [...at, "ssh", "bastion"] : ["ssh", "bastion"];
       const bastionKeyProblem = hostKeyProblem(bastion.hostKey);
       if (bastionKeyProblem) report({ segments: [...base, "hostKey"], message: bastionKeyProblem });
       if (/^[0-9.]+$/.test(bastion.address) && !parseAddress(bastion.address)) {
@@ -183,7 +195,7 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
       }
       if (endpointOf(bastion.address, bastion.port) === endpointOf(machine.address, machine.ssh.port)) {
         issues.push({
-          segments: ["machines", index, "address"],
+          segments: [...at, "address"],
           message: `is the machine's own bastion (${bastion.address} port ${bastion.port}); a machine cannot jump through itself`,
         });
       }
@@ -191,13 +203,13 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
 
     if (machine.ssh.user !== "root" && !machine.ssh.sudo) {
       issues.push({
-        segments: ["machines", index, "ssh", "sudo"],
+        segments: [...at, "ssh", "sudo"],
         message: `user '${machine.ssh.user}' is not root, so sudo must be true (set it under ssh or the machine's ssh)`,
       });
     }
     if (machine.ssh.sudoPasswordConfig && !machine.ssh.sudo) {
       issues.push({
-        segments: ["machines", index, "ssh", "sudoPasswordConfig"],
+        segments: [...at, "ssh", "sudoPasswordConfig"],
         message: "is set but sudo is false",
       });
     }
@@ -205,7 +217,7 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
     for (const key of Object.keys(machine.labels)) {
       if (!labelSettableByKubelet(key)) {
         issues.push({
-          segments: ["machines", index, "labels", key],
+          segments: [...at, "labels", key],
           message:
             "is in a kubernetes.io/k8s.io namespace the kubelet may not set on its own node (NodeRestriction); use another prefix",
         });
@@ -217,13 +229,14 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
       const previous = taintKeys.get(id);
       if (previous !== undefined) {
         issues.push({
-          segments: ["machines", index, "taints", t],
+          segments: [...at, "taints", t],
           message: `duplicates taints[${previous}] (same key '${taint.key}' and effect ${taint.effect})`,
         });
       } else taintKeys.set(id, t);
     });
   });
 
+  hypervisorIssues(spec, issues);
   if (spec.etcd) etcdIssues(spec, issues);
   cniIssues(spec, pins, issues);
 
@@ -291,8 +304,9 @@ function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
         `${members.length} members tolerate no more failures than ${members.length - 1}`,
     });
   }
-  const machineNames = new Map(spec.machines.map((m, i) => [m.name, i]));
-  const machineAddresses = new Map(spec.machines.map((m, i) => [endpointOf(m.address, 0), i]));
+  const declared = (m: StackSpec["machines"][number], i: number) => formatPath(m.vm?.at ?? ["machines", i]);
+  const machineNames = new Map(spec.machines.map((m, i) => [m.name, declared(m, i)]));
+  const machineAddresses = new Map(spec.machines.map((m, i) => [endpointOf(m.address, 0), declared(m, i)]));
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
   members.forEach((member, index) => {
@@ -307,7 +321,7 @@ function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
     } else if (sameMachineName !== undefined) {
       issues.push({
         segments: [...at, "name"],
-        message: `'${member.name}' is already the name of machines[${sameMachineName}]; etcd members need machines of their own`,
+        message: `'${member.name}' is already the name of ${sameMachineName}; etcd members need machines of their own`,
       });
     }
     if (sameName === undefined) names.set(member.name, index);
@@ -323,7 +337,7 @@ function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
     } else if (sameMachineAddress !== undefined) {
       issues.push({
         segments: [...at, "address"],
-        message: `'${member.address}' is already the address of machines[${sameMachineAddress}]; etcd members need machines of their own`,
+        message: `'${member.address}' is already the address of ${sameMachineAddress}; etcd members need machines of their own`,
       });
     }
     if (sameAddress === undefined) addresses.set(address, index);
@@ -335,6 +349,54 @@ function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
         segments: [...at, "ssh", "sudo"],
         message: `user '${member.ssh.user}' is not root, so sudo must be true (set it under ssh or the machine's ssh)`,
       });
+    }
+  });
+}
+
+/**
+ * Hypervisors: usable host keys, sudo for a user that is not root, and VMs that fit: their cpus and memory within
+ * the hypervisor's declared capacity, their architecture the hypervisor's (nodeforge does not emulate another).
+ */
+function hypervisorIssues(spec: StackSpec, issues: SemanticIssue[]): void {
+  spec.hypervisors.forEach((hypervisor, h) => {
+    const at = ["hypervisors", h];
+    const keyProblem = hypervisor.hostKey === "" ? undefined : hostKeyProblem(hypervisor.hostKey);
+    if (keyProblem) issues.push({ segments: [...at, "hostKey"], message: keyProblem });
+    if (hypervisor.ssh.user !== "root" && !hypervisor.ssh.sudo) {
+      issues.push({
+        segments: [...at, "ssh", "sudo"],
+        message: `user '${hypervisor.ssh.user}' is not root, so sudo must be true (set it under ssh or the hypervisor's ssh)`,
+      });
+    }
+    const { image } = hypervisor;
+    if ((image.url === undefined) === (image.path === undefined)) {
+      const message = image.url
+        ? "has both url and path; name one"
+        : "needs url (to download it) or path (on the hypervisor)";
+      issues.push({ segments: [...at, "image"], message });
+    }
+    const vms = spec.machines.filter((m) => m.vm?.hypervisor === hypervisor.name);
+    const cpus = vms.reduce((sum, vm) => sum + vm.vm!.cpus, 0);
+    const memory = vms.reduce((sum, vm) => sum + vm.vm!.memoryMiB, 0);
+    if (cpus > hypervisor.capacity.cpus) {
+      issues.push({
+        segments: [...at, "vms"],
+        message: `ask for ${cpus} cpus together; the hypervisor's capacity.cpus is ${hypervisor.capacity.cpus}`,
+      });
+    }
+    if (memory > hypervisor.capacity.memoryMiB) {
+      issues.push({
+        segments: [...at, "vms"],
+        message: `ask for ${memory} MiB of memory together; the hypervisor's capacity.memoryMiB is ${hypervisor.capacity.memoryMiB}`,
+      });
+    }
+    for (const vm of vms) {
+      if (vm.arch !== hypervisor.arch) {
+        issues.push({
+          segments: [...vm.vm!.at, "arch"],
+          message: `is ${vm.arch}, but hypervisor ${hypervisor.name} is ${hypervisor.arch} (VMs run the hypervisor's architecture)`,
+        });
+      }
     }
   });
 }

@@ -111,6 +111,22 @@ export interface DestroySettings {
   removePackages: boolean;
 }
 
+/** What makes a machine a VM: the hypervisor it runs on and what it is given there (stack `hypervisors[].vms[]`). */
+export interface VmSettings {
+  /** The hypervisor's name (`hypervisors[].name`). */
+  hypervisor: string;
+  /** Where the VM is declared in the stack file, for messages: `["hypervisors", h, "vms", v]`. */
+  at: (string | number)[];
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  prefixLength: number;
+  gateway?: string;
+  nameservers: string[];
+  /** sources.list lines cloud-init writes; absent: the image's own. */
+  aptSources?: string[];
+}
+
 export interface MachineSpec {
   name: string;
   address: string;
@@ -124,6 +140,31 @@ export interface MachineSpec {
   ssh: SshSettings;
   labels: Record<string, string>;
   taints: Taint[];
+  /**
+   * Present for a VM nodeforge creates (declared under `hypervisors[].vms`). Its `hostKey` is then "": nodeforge
+   * generates the VM's host key (a Pulumi secret) and pins that one.
+   */
+  vm?: VmSettings;
+}
+
+/** A machine that hosts VMs (stack `hypervisors[]`): not a Kubernetes node. */
+export interface HypervisorSpec {
+  name: string;
+  address: string;
+  hostKey: string;
+  os: OsName;
+  arch: Arch;
+  ssh: SshSettings;
+  driver: "libvirt";
+  /** libvirt connection URI for virsh on the hypervisor. */
+  uri: string;
+  storagePool: { name: string; path: string };
+  /** A Linux bridge, or a libvirt network, the VMs' interfaces attach to. */
+  network: { bridge: string } | { libvirtNetwork: string };
+  image: { url?: string; path?: string; sha256: string; format: "qcow2" | "raw" };
+  capacity: { cpus: number; memoryMiB: number };
+  /** The names of its VMs (each a MachineSpec in `StackSpec.machines` with `vm`), in stack order. */
+  vms: string[];
 }
 
 export const KUBE_PROXY_MODES = ["iptables", "ipvs", "nftables"] as const;
@@ -237,6 +278,9 @@ export interface StackSpec {
   destroy: DestroySettings;
   /** External etcd; absent for stacked etcd (the default). */
   etcd?: EtcdSettings;
+  /** Machines that host VMs; empty when the stack has none. */
+  hypervisors: HypervisorSpec[];
+  /** Every Kubernetes node: the machines under `machines`, then each hypervisor's VMs. */
   machines: MachineSpec[];
   derived: DerivedValues;
 }

@@ -34,6 +34,7 @@ function secretsFor(): ClusterSecrets {
     externalEtcdClientCert: etcd.clientCert,
     externalEtcdClientKey: etcd.clientKey,
     externalEtcdMembers: { memberCerts: etcd.memberCerts, memberKeys: etcd.memberKeys },
+    vms: {},
   };
 }
 

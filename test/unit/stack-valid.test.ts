@@ -93,6 +93,10 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/$defs/bastion": "BASTION_DEFAULTS",
   "/$defs/machine": "MACHINE_DEFAULTS",
   "/$defs/etcdMachine": "MACHINE_DEFAULTS",
+  "/$defs/hypervisor": "HYPERVISOR_DEFAULTS",
+  "/$defs/hypervisor/properties/storagePool": "STORAGE_POOL_DEFAULTS",
+  "/$defs/hypervisor/properties/image": "IMAGE_DEFAULTS",
+  "/$defs/vm": "VM_DEFAULTS",
 };
 
 /** Every `default` annotation in the schema, with the TypeScript default it documents. */
