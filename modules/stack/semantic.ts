@@ -368,6 +368,13 @@ function hypervisorIssues(spec: StackSpec, issues: SemanticIssue[]): void {
         message: `user '${hypervisor.ssh.user}' is not root, so sudo must be true (set it under ssh or the hypervisor's ssh)`,
       });
     }
+    if (hypervisor.os === "rocky-9") {
+      issues.push({
+        segments: [...at, "os"],
+        message:
+          "rocky-9 hypervisors are not supported yet: nodeforge installs libvirt and qemu by Debian's package names",
+      });
+    }
     const { image } = hypervisor;
     if ((image.url === undefined) === (image.path === undefined)) {
       const message = image.url

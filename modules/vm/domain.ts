@@ -2,12 +2,15 @@
 import { render } from "../render";
 import type { HypervisorSpec, MachineSpec, VmSettings } from "../stack";
 import { vmPaths } from "./paths";
-import { vmMac } from "./seed";
+import { vmMac, vmUuid } from "./seed";
 
-/** What the guest is, per architecture: x86_64 on the pc machine (BIOS), aarch64 on virt (UEFI, as it needs). */
+/**
+ * What the guest is, per architecture: x86_64 on the pc machine (BIOS; the seed on its IDE controller, which every
+ * x86 kernel's initramfs drives: a cloud kernel may lack AHCI), aarch64 on virt (UEFI, as it needs; SCSI).
+ */
 const GUEST = {
-  amd64: { guestArch: "x86_64", machineType: "pc", efi: false, apic: true, cdromBus: "sata" },
-  arm64: { guestArch: "aarch64", machineType: "virt", efi: true, apic: false, cdromBus: "scsi" },
+  amd64: { guestArch: "x86_64", machineType: "pc", efi: false, apic: true, cdromBus: "ide", cdromDev: "hdc" },
+  arm64: { guestArch: "aarch64", machineType: "virt", efi: true, apic: false, cdromBus: "scsi", cdromDev: "sda" },
 } as const;
 
 export function domainXml(cluster: string, hypervisor: HypervisorSpec, vm: MachineSpec, settings: VmSettings): string {
@@ -16,6 +19,7 @@ export function domainXml(cluster: string, hypervisor: HypervisorSpec, vm: Machi
   return render("vm/domain.xml.hbs", {
     ...GUEST[vm.arch],
     name: vm.name,
+    uuid: vmUuid(cluster, vm.name),
     cpus: settings.cpus,
     memoryMiB: settings.memoryMiB,
     disk: paths.disk,

@@ -10,4 +10,4 @@ export {
   vmScript,
   vmStepName,
 } from "./scripts";
-export { metaData, networkConfig, userData, vmMac, type VmSecrets } from "./seed";
+export { metaData, networkConfig, userData, vmMac, vmUuid, type VmSecrets } from "./seed";

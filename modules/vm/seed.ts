@@ -22,6 +22,16 @@ export function vmMac(cluster: string, vm: string): string {
   return `52:54:00:${hash.slice(0, 2)}:${hash.slice(2, 4)}:${hash.slice(4, 6)}`;
 }
 
+/**
+ * The VM's libvirt UUID, the same for the same cluster and VM every run: libvirt redefines a domain (new cpus or
+ * memory) only under the UUID it was defined with.
+ */
+export function vmUuid(cluster: string, vm: string): string {
+  const hex = sha256(`uuid/${cluster}/${vm}`);
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** The VM's user-data: secret as a whole (its private host key). */
 export function userData(vm: MachineSpec, secrets: VmSecrets): string {
   return render("vm/user-data.yaml.hbs", {

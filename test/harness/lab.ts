@@ -1,8 +1,10 @@
 /**
  * `npm run lab`: three systemd-nspawn machines (cp-1, worker-1, worker-2) on this Linux computer, kept running in
- * the background, and a ready stack file stacks/lab.yaml for `pulumi up -s lab`. `npm run lab -- down` stops
- * them and removes everything they used. Needs root, systemd-nspawn and debootstrap (the first start builds a
- * Debian rootfs, a minute or two).
+ * the background, and a ready stack file stacks/lab.yaml for `pulumi up -s lab`. `npm run lab -- --vms`: cp-1, and
+ * this computer as a hypervisor (a loopback sshd, a private libvirtd, vm-host.ts) whose two VMs (vm-1, vm-2) the
+ * stack makes and joins as workers. `npm run lab -- down` stops them and removes everything they used. Needs root,
+ * systemd-nspawn and debootstrap (the first start builds a Debian rootfs, a minute or two; with --vms also the VM
+ * image, a few minutes).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +15,7 @@ import { KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
 import { serveRealArtifacts } from "./lab-artifacts";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "./lab-stack";
 import { startMachines } from "./machines";
+import { HYPERVISOR_KEY_CONFIG, startVmHost } from "./vm-host";
 import { hostArch, isAlive } from "./rootfs";
 
 /** The version .ci/install-kubernetes builds: with that build, the lab's mirror serves the real kubelet. */
@@ -23,6 +26,8 @@ const labDir = join(root, ".lab");
 const stateFile = join(labDir, "state.json");
 const logFile = join(labDir, "lab.log");
 const keyFile = join(labDir, "id_ed25519");
+const hypervisorKeyFile = join(labDir, "hypervisor_ed25519");
+const VMS = [{ name: "vm-1" }, { name: "vm-2" }];
 const stackFile = join(root, "stacks", "lab.yaml");
 
 interface LabState {
@@ -63,13 +68,21 @@ function configurePulumi(log: (line: string) => void): void {
   run(["config", "set", "-s", "lab", "stackFile", "stacks/lab.yaml"]);
   // The key travels on stdin: never on a command line.
   run(["config", "set", "--secret", "-s", "lab", "sshPrivateKey"], readFileSync(keyFile, "utf8"));
+  if (existsSync(hypervisorKeyFile)) {
+    run(["config", "set", "--secret", "-s", "lab", HYPERVISOR_KEY_CONFIG], readFileSync(hypervisorKeyFile, "utf8"));
+  }
 }
 
 /** The background process: starts the machines, writes the stack file, then stays until SIGTERM. */
 async function serve(): Promise<void> {
   const log = (line: string) => console.log(line);
-  const lab = await startMachines(NAMES.length, { names: NAMES, log, imageRegistry: true });
+  const withVms = process.argv.includes("--vms");
+  const names = withVms ? ["cp-1"] : NAMES;
+  const lab = await startMachines(names.length, { names, log, imageRegistry: true });
   await setLabSiteNetwork(lab);
+  const host = withVms ? await startVmHost(lab) : undefined;
+  rmSync(hypervisorKeyFile, { force: true });
+  if (host) writeFileSync(hypervisorKeyFile, host.secrets[HYPERVISOR_KEY_CONFIG]!, { mode: 0o600 });
   const arch = await hostArch();
   const { missing, served } = await serveRealArtifacts(
     lab.artifacts,
@@ -91,7 +104,7 @@ async function serve(): Promise<void> {
           ? ["artifacts.sha256: what the lab's mirror serves: its own builds, test doubles for the rest."]
           : []),
       ],
-    }),
+    }) + (host ? `${host.yaml(VMS)}\n` : ""),
   );
   configurePulumi(log);
   const first = lab.machines[0];
@@ -110,6 +123,7 @@ async function serve(): Promise<void> {
   process.on("exit", () => {
     rmSync(stateFile, { force: true });
     rmSync(keyFile, { force: true });
+    rmSync(hypervisorKeyFile, { force: true });
   });
   writeFileSync(stateFile, JSON.stringify(state, null, 2));
   log("lab: ready");
@@ -126,7 +140,8 @@ async function up(): Promise<number> {
   mkdirSync(labDir, { recursive: true, mode: 0o700 });
   rmSync(stateFile, { force: true });
   const out = openSync(logFile, "w", 0o600);
-  const child = spawn(process.execPath, [__filename, "serve"], { detached: true, stdio: ["ignore", out, out] });
+  const args = [__filename, "serve", ...(process.argv.includes("--vms") ? ["--vms"] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
   console.log(`lab: starting (log: ${logFile}; the first start builds a Debian rootfs)`);
@@ -161,11 +176,11 @@ async function down(): Promise<number> {
   return 0;
 }
 
-const command = process.argv[2] ?? "up";
+const command = process.argv.slice(2).find((arg) => !arg.startsWith("--")) ?? "up";
 const actions: Record<string, () => Promise<number | void>> = { up, down, serve };
 const action = actions[command];
 if (!action) {
-  console.error("usage: npm run lab [-- up|down]");
+  console.error("usage: npm run lab [-- up [--vms]|down]");
   process.exit(64);
 }
 action().then(

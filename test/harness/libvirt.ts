@@ -4,7 +4,7 @@
  *
  * A libvirtd running as root always uses /etc/libvirt, /var/lib/libvirt, /var/cache/libvirt, /run/libvirt and
  * /var/log/libvirt. This one runs in its own mount namespace where those paths are bind mounts of directories in
- * its temp dir, so its domains, state and qemu configuration collide with nothing (not with a system libvirtd,
+ * its temp dir (the cache: CACHE_ROOT/libvirt-cache), so its domains, state and qemu configuration collide with nothing (not with a system libvirtd,
  * not with another run). Its socket is in the temp dir too (outside those paths), which is how clients reach it:
  * `qemu:///system?socket=<dir>/sock/libvirt-sock`. On the host only the five directories are created, empty, as
  * mount points.
@@ -16,7 +16,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { execChecked, execProgram, isAlive, type ExecResult } from "./rootfs";
+import { CACHE_ROOT, execChecked, execProgram, isAlive, type ExecResult } from "./rootfs";
 
 /** What a private libvirtd offers. */
 export interface Libvirt {
@@ -35,12 +35,19 @@ export interface Libvirt {
 const TEMP_PARENT = "/var/tmp";
 const TEMP_PREFIX = "nodeforge-libvirt-";
 const LIBVIRTD = "/usr/sbin/libvirtd";
+/**
+ * /var/cache/libvirt holds only the qemu driver's probe of qemu's capabilities (keyed by the qemu binary, its
+ * ctime and libvirt's version; files replaced atomically): shared by every run, it saves each start the probe,
+ * several seconds without KVM.
+ */
+const CAPABILITIES_CACHE = join(CACHE_ROOT, "libvirt-cache");
+/** Debian's compiled-in default qemu user and group. */
+const QEMU_ACCOUNT = "libvirt-qemu";
 
 /** Bind-mounted inside libvirtd's mount namespace: its temp dir's subdirectory -> the path libvirtd uses. */
 const PRIVATE_DIRS: Record<string, string> = {
   etc: "/etc/libvirt",
   lib: "/var/lib/libvirt",
-  cache: "/var/cache/libvirt",
   run: "/run/libvirt",
   log: "/var/log/libvirt",
 };
@@ -74,11 +81,33 @@ const QEMU_CONF = [
   "",
 ].join("\n");
 
+/**
+ * A privileged libvirtd resolves its compiled-in default qemu user and group (Debian: libvirt-qemu) before it
+ * reads qemu.conf, and fails when they do not exist; Debian's libvirt-daemon-system creates them (and starts the
+ * system daemon). Where the host lacks them, libvirtd's namespace gets copies of /etc/passwd and /etc/group that
+ * add them, so the host's account files stay untouched. Returns the extra binds: file in `dir` -> host path.
+ */
+function accountOverlays(dir: string): Record<string, string> {
+  const binds: Record<string, string> = {};
+  for (const [file, line] of [
+    ["passwd", `${QEMU_ACCOUNT}:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin`],
+    ["group", `${QEMU_ACCOUNT}:x:64055:`],
+  ] as const) {
+    const host = readFileSync(`/etc/${file}`, "utf8");
+    if (host.split("\n").some((entry) => entry.startsWith(`${QEMU_ACCOUNT}:`))) continue;
+    writeFileSync(join(dir, file), `${host.trimEnd()}\n${line}\n`);
+    binds[join(dir, file)] = `/etc/${file}`;
+  }
+  return binds;
+}
+
 /** The shell libvirtd is exec'ed from, inside its new mount namespace: bind the private directories, then exec. */
 function startScript(dir: string): string {
-  const binds = Object.entries(PRIVATE_DIRS).map(
-    ([sub, target]) => `mount --bind '${join(dir, sub)}' '${target}'`,
-  );
+  const binds = [
+    ...Object.entries(PRIVATE_DIRS).map(([sub, target]) => [join(dir, sub), target]),
+    [CAPABILITIES_CACHE, "/var/cache/libvirt"],
+    ...Object.entries(accountOverlays(dir)),
+  ].map(([source, target]) => `mount --bind '${source}' '${target}'`);
   return [
     "set -e",
     ...binds,
@@ -172,12 +201,16 @@ function onExit(): void {
 
 /**
  * Starts a private libvirtd (see the file comment) and resolves once `virsh -c <uri>` answers. Needs root and
- * Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients and qemu-system-x86.
+ * Debian's libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients and qemu-system-x86. Call stop(); if the
+ * process exits first (also through a signal handler that calls process.exit), an exit handler SIGKILLs the qemu
+ * processes and libvirtd and removes the temp dir; what a SIGKILLed run leaves is swept by the next start.
  */
 export async function startLibvirt(): Promise<Libvirt> {
-  if (!existsSync(LIBVIRTD)) throw new Error("libvirt: no libvirtd (apt package libvirt-daemon)");
+  const missing = missingTools();
+  if (missing.length > 0) throw new Error(`libvirt: missing ${missing.join(", ")}`);
   sweepStale();
-  for (const target of Object.values(PRIVATE_DIRS)) mkdirSync(target, { recursive: true });
+  for (const target of [...Object.values(PRIVATE_DIRS), "/var/cache/libvirt"]) mkdirSync(target, { recursive: true });
+  mkdirSync(CAPABILITIES_CACHE, { recursive: true });
   const dir = mkdtempSync(join(TEMP_PARENT, `${TEMP_PREFIX}${process.pid}-`));
   for (const sub of [...Object.keys(PRIVATE_DIRS), "sock"]) mkdirSync(join(dir, sub), { mode: 0o700 });
   writeFileSync(join(dir, "libvirtd.conf"), libvirtdConf(dir));
@@ -243,8 +276,8 @@ export function virshChecked(uri: string, args: string[]): Promise<string> {
   return execChecked("virsh", ["-q", "-c", uri, ...args], { timeoutMs: 60_000 });
 }
 
-/** Synchronous check that the tools are installed: names the missing ones with their Debian packages. */
-export function missingLibvirtTools(): string[] {
+/** The tools that are not installed, each with its Debian packages. */
+function missingTools(): string[] {
   const tools: Record<string, string> = {
     libvirtd: "libvirt-daemon libvirt-daemon-driver-qemu",
     virsh: "libvirt-clients",

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
+import { convergeHostKeys } from "../../modules/pki";
 
 export interface CapturedResource {
   type: string;
@@ -71,6 +72,8 @@ function fakeEtcdPki(inputs: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
+export const VM_HOST_KEYS_TYPE = "pulumi-nodejs:dynamic/nodeforge:VmHostKeys";
+
 let installed = false;
 export const registered: RegisteredResource[] = [];
 
@@ -83,8 +86,15 @@ export function installMocks(): void {
       newResource(args) {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
         const inputs = args.inputs as Record<string, unknown>;
+        // VM host keys are ed25519: generated for real, quickly.
         const generated =
-          args.type === CLUSTER_PKI_TYPE ? FAKE_CLUSTER_PKI : args.type === ETCD_PKI_TYPE ? fakeEtcdPki(inputs) : {};
+          args.type === CLUSTER_PKI_TYPE
+            ? FAKE_CLUSTER_PKI
+            : args.type === ETCD_PKI_TYPE
+              ? fakeEtcdPki(inputs)
+              : args.type === VM_HOST_KEYS_TYPE
+                ? convergeHostKeys({ vms: inputs.vms as string[] })
+                : {};
         return { id: `${args.name}-id`, state: { ...args.inputs, ...generated } };
       },
       call(args) {

@@ -10,11 +10,20 @@
  * Also checks the generated files with `cloud-init schema` and `virt-xml-validate` when those are installed.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
-import { startLibvirt, type Libvirt } from "./libvirt";
+import { startLibvirt, virshChecked, type Libvirt } from "./libvirt";
 import { createNetwork, destroyNetworkSync, sweepStaleNetworks, type LabNetwork } from "./network";
-import { execChecked, execProgram } from "./rootfs";
+import { execChecked, execProgram, isAlive } from "./rootfs";
 import { readSshBanner } from "./ssh-banner";
 import { labVmImage } from "./vm-image";
 
@@ -46,7 +55,14 @@ function quoted(text: string): string {
 /** A YAML block scalar (`|`) holding `text`, indented for a key at `indent` spaces. */
 function block(text: string, indent: number): string {
   const pad = " ".repeat(indent + 2);
-  return "|\n" + text.trimEnd().split("\n").map((line) => `${pad}${line}`).join("\n");
+  return (
+    "|\n" +
+    text
+      .trimEnd()
+      .split("\n")
+      .map((line) => `${pad}${line}`)
+      .join("\n")
+  );
 }
 
 interface SeedInput {
@@ -61,15 +77,12 @@ interface SeedInput {
 function userData(seed: SeedInput): string {
   return [
     "#cloud-config",
-    // No default user (Debian's `debian`): root with the harness's key is the only login.
-    "users: []",
     "disable_root: false",
     "ssh_pwauth: false",
     "ssh_authorized_keys:",
     `  - ${quoted(seed.clientPublicKey)}`,
-    // Delete any host keys, write exactly the pinned one, make no others.
+    // Delete any host keys and write exactly the pinned one (given ssh_keys, cloud-init generates no others).
     "ssh_deletekeys: true",
-    "ssh_genkeytypes: []",
     "ssh_keys:",
     `  ed25519_private: ${block(seed.hostPrivateKey, 2)}`,
     `  ed25519_public: ${quoted(seed.hostPublicKey)}`,
@@ -185,7 +198,11 @@ function sshArgs(key: string, knownHosts: string, address: string, command: stri
 
 /** Runs a checker when installed; returns its verdict for the report. */
 async function check(label: string, file: string, args: string[]): Promise<void> {
-  const result = await execProgram(file, args).catch((error: Error) => ({ code: -1, stdout: "", stderr: error.message }));
+  const result = await execProgram(file, args).catch((error: Error) => ({
+    code: -1,
+    stdout: "",
+    stderr: error.message,
+  }));
   const output = (result.stdout + result.stderr).trim().split("\n").slice(-5).join(" | ");
   log(`${label}: exit ${result.code}: ${output}`);
 }
@@ -201,6 +218,11 @@ async function main(): Promise<void> {
   );
 
   await sweepStaleNetworks();
+  // Run directories of checks that were killed outright (their libvirtd and qemu are swept by startLibvirt).
+  for (const entry of readdirSync(RUN_PARENT)) {
+    const owner = /^nodeforge-vmcheck-([0-9]+)-/.exec(entry)?.[1];
+    if (owner && !isAlive(Number(owner))) rmSync(join(RUN_PARENT, entry), { recursive: true, force: true });
+  }
   let libvirt: Libvirt | undefined;
   let network: LabNetwork | undefined;
   const dir = mkdtempSync(join(RUN_PARENT, `nodeforge-vmcheck-${process.pid}-`));
@@ -257,7 +279,18 @@ async function main(): Promise<void> {
       join(seedDir, "network-config"),
     ]);
     const overlay = join(dir, "disk.qcow2");
-    await execChecked("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.path, overlay, OVERLAY_SIZE]);
+    await execChecked("qemu-img", [
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-F",
+      "qcow2",
+      "-b",
+      image.path,
+      overlay,
+      OVERLAY_SIZE,
+    ]);
     const consoleLog = join(dir, "console.log");
     const xmlFile = join(dir, "domain.xml");
     writeFileSync(
@@ -267,13 +300,17 @@ async function main(): Promise<void> {
     chmodSync(clientKey, 0o600);
 
     if (existsSync("/usr/bin/cloud-init")) {
-      await check("cloud-init schema (user-data)", "cloud-init", ["schema", "--config-file", join(seedDir, "user-data")]);
+      await check("cloud-init schema (user-data)", "cloud-init", [
+        "schema",
+        "--config-file",
+        join(seedDir, "user-data"),
+      ]);
     } else log("cloud-init schema: cloud-init not installed on this host");
     await check("virt-xml-validate (domain.xml)", "virt-xml-validate", [xmlFile, "domain"]);
 
     const tDefine = Date.now();
-    await execChecked("virsh", ["-q", "-c", libvirt.uri, "define", xmlFile]);
-    await execChecked("virsh", ["-q", "-c", libvirt.uri, "start", name]);
+    await virshChecked(libvirt.uri, ["define", xmlFile]);
+    await virshChecked(libvirt.uri, ["start", name]);
     const tStarted = Date.now();
     log(`define+start: ${tStarted - tDefine} ms`);
 
@@ -300,6 +337,22 @@ async function main(): Promise<void> {
     log(`define -> SSH banner: ${((tBanner - tDefine) / 1000).toFixed(1)} s`);
     log(`define -> ssh true (pinned host key): ${((tSsh - tDefine) / 1000).toFixed(1)} s`);
 
+    const tRunning = Date.now();
+    const state = await execProgram(
+      "ssh",
+      sshArgs(
+        clientKey,
+        knownHosts,
+        address,
+        "systemctl is-system-running --wait; cloud-init status --wait >/dev/null",
+      ),
+      { timeoutMs: BOOT_TIMEOUT_MS },
+    );
+    log(
+      `define -> boot finished (is-system-running: ${state.stdout.trim()}), cloud-init done: ` +
+        `${((Date.now() - tDefine) / 1000).toFixed(1)} s (waited ${((Date.now() - tRunning) / 1000).toFixed(1)} s)`,
+    );
+
     const remote = async (command: string): Promise<string> => {
       const result = await execProgram("ssh", sshArgs(clientKey, knownHosts, address, command), { timeoutMs: 60_000 });
       return (result.stdout + result.stderr).trim();
@@ -315,20 +368,27 @@ async function main(): Promise<void> {
       "systemd-analyze blame | head -12",
       "systemd-analyze critical-chain ssh.service | tail -n +3",
       "grep -iE 'warn|error' /var/log/cloud-init.log | grep -v DEBUG | tail -5",
+      "grep -E 'Applying network configuration|Found DataSource' /var/log/cloud-init.log | cut -c1-160",
+      "du -xm -d3 / 2>/dev/null | sort -n | tail -12",
     ]) {
       log(`--- ${command}\n${await remote(command)}`);
     }
     log(`local host key: ${(await execChecked("ssh-keygen", ["-lf", `${hostKeyFile}.pub`])).trim()}`);
     const qemuLog = join(libvirt.dir, "log", "qemu", `${name}.log`);
     if (existsSync(qemuLog)) {
-      const cmdline = readFileSync(qemuLog, "utf8").split("\n").find((line) => line.includes("qemu-system")) ?? "";
+      const cmdline =
+        readFileSync(qemuLog, "utf8")
+          .split("\n")
+          .find((line) => line.includes("qemu-system")) ?? "";
       log(`qemu: ${cmdline.slice(0, 400)}...`);
     }
-    log(`console: ${consoleText.split("\n").length} lines; total run so far ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(
+      `console: ${consoleText.split("\n").length} lines; total run so far ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const tDestroy = Date.now();
-    await execChecked("virsh", ["-q", "-c", libvirt.uri, "destroy", name]);
-    await execChecked("virsh", ["-q", "-c", libvirt.uri, "undefine", name]);
+    await virshChecked(libvirt.uri, ["destroy", name]);
+    await virshChecked(libvirt.uri, ["undefine", name]);
     log(`destroy+undefine: ${Date.now() - tDestroy} ms`);
   } finally {
     const tStop = Date.now();

@@ -160,6 +160,13 @@ describe("VMs that do not fit or clash", () => {
     ]);
   });
 
+  it("a hypervisor on rocky-9: not yet, and why", () => {
+    const source = text().replace("    address: 192.0.2.5\n", "    address: 192.0.2.5\n    os: rocky-9\n");
+    assert.deepEqual(issues(source), [
+      `${FILE}:13:9: hypervisors[0].os: rocky-9 hypervisors are not supported yet: nodeforge installs libvirt and qemu by Debian's package names`,
+    ]);
+  });
+
   it("a VM of another architecture than its hypervisor's", () => {
     assert.deepEqual(issues(text({ vm2: ["arch: arm64"] })), [
       `${FILE}:37:15: hypervisors[0].vms[1].arch: is arm64, but hypervisor hv-1 is amd64 (VMs run the hypervisor's architecture)`,

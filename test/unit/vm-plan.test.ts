@@ -111,12 +111,18 @@ describe("a hypervisor and its VMs in the plan", () => {
       const run = spawnSync("cloud-init", ["schema", "--config-file", path], { encoding: "utf8" });
       assert.equal(run.status, 0, `${name}: ${run.stderr}${run.stdout}`);
     }
-    const ops = parse(cases[1][1]) as { users: { name: string; sudo: string }[]; apt: { sources_list: string } };
+    const ops = parse(cases[1][1]) as {
+      users: { name: string; sudo: string }[];
+      write_files: { path: string; content: string }[];
+    };
     assert.deepEqual(
       ops.users.map((u) => [u.name, u.sudo]),
       [["ops", "ALL=(ALL) NOPASSWD:ALL"]],
     );
-    assert.equal(ops.apt.sources_list, "deb [trusted=yes] http://192.0.2.1/debian ./\n");
+    assert.equal(
+      ops.write_files.find((f) => f.path === "/etc/apt/sources.list")?.content,
+      "deb [trusted=yes] http://192.0.2.1/debian ./\n",
+    );
     const root = parse(cases[0][1]) as { disable_root: boolean; ssh_keys: Record<string, string> };
     assert.equal(root.disable_root, false);
     assert.equal(root.ssh_keys["ed25519_public"], secrets.vms["worker-1"]!.hostPublicKey);
