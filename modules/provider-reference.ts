@@ -24,14 +24,23 @@ const METHODS: readonly Method[] = ["check", "diff", "create", "read", "update",
  */
 function loadProvider(moduleName: string, exportName: string): Record<string, (...args: unknown[]) => unknown> {
   const load = require("node:module").createRequire(require("node:path").join(process.cwd(), "pulumi-program.js"));
+  let providers: Record<string, Record<string, (...args: unknown[]) => unknown> | undefined>;
   try {
-    return load(moduleName)[exportName];
+    providers = load(moduleName);
   } catch (error) {
     throw new Error(
       `nodeforge: cannot load its dynamic providers (${moduleName}) from ${process.cwd()}: ` +
         `${(error as Error).message}; run \`npm run build\` in nodeforge, or install it as a dependency`,
     );
   }
+  const provider = providers[exportName];
+  if (!provider) {
+    throw new Error(
+      `nodeforge: ${moduleName} (from ${process.cwd()}) has no ${exportName}: the installed nodeforge is older ` +
+        "than the one that made these resources",
+    );
+  }
+  return provider;
 }
 
 /** One method of the reference; captures two strings and loadProvider. */

@@ -80,8 +80,11 @@ export const HYPERVISOR_DEFAULTS = {
   uri: "qemu:///system",
 } as const;
 
-/** The libvirt storage pool nodeforge defines on a hypervisor unless the stack names another. */
-export const STORAGE_POOL_DEFAULTS = { name: "nodeforge", path: "/var/lib/nodeforge/images" } as const;
+/**
+ * The libvirt storage pool nodeforge defines on a hypervisor unless the stack names another: under libvirt's own
+ * images directory, which qemu's user may pass through (nodeforge's state directory is root's alone).
+ */
+export const STORAGE_POOL_DEFAULTS = { name: "nodeforge", path: "/var/lib/libvirt/images/nodeforge" } as const;
 
 /** A hypervisor image's settings the stack file may leave out. */
 export const IMAGE_DEFAULTS = { format: "qcow2" } as const;

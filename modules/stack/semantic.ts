@@ -135,9 +135,41 @@ export function semanticIssues(spec: StackSpec, pins: Pins, raw?: unknown): Sema
   const names = new Map<string, string>();
   const endpoints = new Map<string, string>();
   for (const [h, hypervisor] of spec.hypervisors.entries()) {
-    names.set(hypervisor.name, formatPath(["hypervisors", h]));
-    endpoints.set(endpointOf(hypervisor.address, hypervisor.ssh.port), formatPath(["hypervisors", h]));
+    const at = formatPath(["hypervisors", h]);
+    const sameName = names.get(hypervisor.name);
+    if (sameName !== undefined) {
+      issues.push({
+        segments: ["hypervisors", h, "name"],
+        message: `'${hypervisor.name}' is already the name of ${sameName}`,
+      });
+    } else names.set(hypervisor.name, at);
+    const endpoint = endpointOf(hypervisor.address, hypervisor.ssh.port);
+    const sameEndpoint = endpoints.get(endpoint);
+    if (sameEndpoint !== undefined) {
+      issues.push({
+        segments: ["hypervisors", h, "address"],
+        message: `'${hypervisor.address}' (SSH port ${hypervisor.ssh.port}) is already the address of ${sameEndpoint}`,
+      });
+    } else endpoints.set(endpoint, at);
   }
+  // A VM's address is its own: no other machine, VM or hypervisor may have it on another SSH port either (the same
+  // port is reported below as the same SSH endpoint).
+  const hostsByIp = new Map<string, { at: string; port: number }>();
+  for (const [h, hypervisor] of spec.hypervisors.entries()) {
+    hostsByIp.set(endpointOf(hypervisor.address, 0), { at: formatPath(["hypervisors", h]), port: hypervisor.ssh.port });
+  }
+  spec.machines.forEach((machine, index) => {
+    const at = machine.vm?.at ?? ["machines", index];
+    const key = endpointOf(machine.address, 0);
+    const other = hostsByIp.get(key);
+    if (machine.vm && other && other.port !== machine.ssh.port) {
+      issues.push({
+        segments: [...at, "address"],
+        message: `'${machine.address}' is already the address of ${other.at}`,
+      });
+    }
+    if (!other) hostsByIp.set(key, { at: formatPath(at), port: machine.ssh.port });
+  });
   spec.machines.forEach((machine, index) => {
     // Where the machine is declared: machines[i], or hypervisors[h].vms[v] for a VM.
     const at = machine.vm?.at ?? ["machines", index];
@@ -305,7 +337,10 @@ function etcdIssues(spec: StackSpec, issues: SemanticIssue[]): void {
     });
   }
   const declared = (m: StackSpec["machines"][number], i: number) => formatPath(m.vm?.at ?? ["machines", i]);
-  const machineNames = new Map(spec.machines.map((m, i) => [m.name, declared(m, i)]));
+  const machineNames = new Map([
+    ...spec.machines.map((m, i): [string, string] => [m.name, declared(m, i)]),
+    ...spec.hypervisors.map((hv, h): [string, string] => [hv.name, formatPath(["hypervisors", h])]),
+  ]);
   const machineAddresses = new Map(spec.machines.map((m, i) => [endpointOf(m.address, 0), declared(m, i)]));
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
@@ -375,6 +410,13 @@ function hypervisorIssues(spec: StackSpec, issues: SemanticIssue[]): void {
           "rocky-9 hypervisors are not supported yet: nodeforge installs libvirt and qemu by Debian's package names",
       });
     }
+    if (`${hypervisor.storagePool.path}/`.startsWith("/var/lib/nodeforge/")) {
+      issues.push({
+        segments: [...at, "storagePool", "path"],
+        message:
+          "is inside nodeforge's state directory /var/lib/nodeforge, which is root's alone: qemu could not open the disks",
+      });
+    }
     const { image } = hypervisor;
     if ((image.url === undefined) === (image.path === undefined)) {
       const message = image.url
@@ -382,7 +424,8 @@ function hypervisorIssues(spec: StackSpec, issues: SemanticIssue[]): void {
         : "needs url (to download it) or path (on the hypervisor)";
       issues.push({ segments: [...at, "image"], message });
     }
-    const vms = spec.machines.filter((m) => m.vm?.hypervisor === hypervisor.name);
+    // By where they are declared: two hypervisors of one name (reported above) keep their own VMs apart.
+    const vms = spec.machines.filter((m) => m.vm?.at[1] === h);
     const cpus = vms.reduce((sum, vm) => sum + vm.vm!.cpus, 0);
     const memory = vms.reduce((sum, vm) => sum + vm.vm!.memoryMiB, 0);
     if (cpus > hypervisor.capacity.cpus) {
@@ -398,6 +441,12 @@ function hypervisorIssues(spec: StackSpec, issues: SemanticIssue[]): void {
       });
     }
     for (const vm of vms) {
+      if (vm.ssh.port !== 22) {
+        issues.push({
+          segments: [...vm.vm!.at, "ssh", "port"],
+          message: `is ${vm.ssh.port}, but a VM's sshd listens on 22 (set ssh: { port: 22 } on the VM)`,
+        });
+      }
       if (vm.arch !== hypervisor.arch) {
         issues.push({
           segments: [...vm.vm!.at, "arch"],

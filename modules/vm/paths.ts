@@ -35,6 +35,7 @@ export function vmPaths(hypervisor: HypervisorSpec, vm: string): VmPaths {
     networkConfig: `${dir}/network-config`,
     disk: `${hypervisor.storagePool.path}/${vm}.qcow2`,
     seed: `${hypervisor.storagePool.path}/${vm}-seed.iso`,
-    consoleLog: `${dir}/console.log`,
+    // Beside the disk: libvirt's log writer reaches the pool, and nodeforge's own state directory is root's alone.
+    consoleLog: `${hypervisor.storagePool.path}/${vm}-console.log`,
   };
 }

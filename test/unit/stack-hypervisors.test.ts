@@ -108,7 +108,7 @@ describe("a stack with a hypervisor and VMs", () => {
         ssh: spec.machines[0]!.ssh,
         driver: "libvirt",
         uri: "qemu:///system",
-        storagePool: { name: "nodeforge", path: "/var/lib/nodeforge/images" },
+        storagePool: { name: "nodeforge", path: "/var/lib/libvirt/images/nodeforge" },
         network: { bridge: "br0" },
         image: { format: "qcow2", url: "https://images.example.internal/debian-12.qcow2", sha256: SHA },
         capacity: { cpus: 8, memoryMiB: 16384 },
@@ -157,6 +157,19 @@ describe("VMs that do not fit or clash", () => {
     ]);
     assert.deepEqual(issues(text({ image: [url, "      path: /srv/debian-12.qcow2", `      sha256: ${SHA}`] })), [
       `${FILE}:16:5: hypervisors[0].image: has both url and path; name one`,
+    ]);
+  });
+
+  it("two hypervisors with one name and address, a VM on another SSH port, a pool in nodeforge's state", () => {
+    const second = text().split("hypervisors:\n")[1]!.split("    vms:\n")[0]!.replace("storagePool", "storagePool");
+    const source = text({ vm2: ["ssh: { port: 2222 }"] })
+      .replace("    network:\n", "    storagePool: { path: /var/lib/nodeforge/images }\n    network:\n")
+      .replace("hypervisors:\n", `hypervisors:\n${second}    vms: []\n`);
+    assert.deepEqual(issues(source), [
+      `${FILE}:23:11: hypervisors[1].name: 'hv-1' is already the name of hypervisors[0]`,
+      `${FILE}:24:14: hypervisors[1].address: '192.0.2.5' (SSH port 22) is already the address of hypervisors[0]`,
+      `${FILE}:26:26: hypervisors[1].storagePool.path: is inside nodeforge's state directory /var/lib/nodeforge, which is root's alone: qemu could not open the disks`,
+      `${FILE}:50:22: hypervisors[1].vms[1].ssh.port: is 2222, but a VM's sshd listens on 22 (set ssh: { port: 22 } on the VM)`,
     ]);
   });
 
