@@ -7,3 +7,4 @@ export { machineStepProvider } from "./remote/machine-step";
 export { clusterPkiProvider } from "./pki/cluster-pki";
 export { etcdPkiProvider } from "./pki/etcd-pki";
 export { vmHostKeysProvider } from "./pki/vm-host-keys";
+export { clusterFactsProvider } from "./components/cluster-facts";

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `nodeforge` command: offline checks and rendering of stack files, host key scanning and CNI manifest pinning
- * (provisioning is `pulumi up`).
+ * The `nodeforge` command: offline checks, rendering and diffing of stack files, host key scanning and CNI manifest
+ * pinning (provisioning is `pulumi up`). Bad arguments: usage, exit 64.
  */
 import { join } from "node:path";
 import { cniPinCommand } from "./cni-pin";
+import { diffCommand } from "./diff";
 import { hostkeysCommand } from "./hostkeys";
 import { renderCommand } from "./render";
 import { validateCommand } from "./validate";
@@ -12,6 +13,10 @@ import { validateCommand } from "./validate";
 const USAGE = `usage:
   nodeforge validate FILE...                          check stack files; exit 2 when invalid
   nodeforge render FILE --machine NAME [--out DIR]    write what would go onto a machine (default DIR: rendered/NAME)
+  nodeforge diff OLD NEW                              what changing the stack file OLD into NEW does, from the two
+                                                      plans: steps, files (secrets masked), restarts, rollout order;
+                                                      exit 0 when nothing changes, 1 when something does, 2 when a
+                                                      file is invalid or the change is refused
   nodeforge hostkeys FILE [--machine NAME]... [--identity KEYFILE] [--timeout SECONDS]
                                                       scan each machine's SSH host key (through its bastion, logged
                                                       in to with KEYFILE); print the hostKey line to paste, or check
@@ -54,6 +59,9 @@ export function main(argv: string[]): number | Promise<number> {
     if (machine && rest.length === 1 && rest[0]) {
       return renderCommand(rest[0], machine, out ?? join("rendered", machine), process.stdout, process.stderr);
     }
+  }
+  if (command === "diff" && rest.length === 2 && rest.every((arg) => arg !== "" && !arg.startsWith("--"))) {
+    return diffCommand(rest[0]!, rest[1]!, process.stdout, process.stderr);
   }
   if (command === "hostkeys") {
     const machines = options(rest, "--machine");

@@ -26,7 +26,8 @@ function machineSteps(spec: StackSpec, machineName: string): RenderedStep[] {
   // Files made of the cluster's secrets hold a throwaway PKI's, made here and gone with the output.
   const secrets = steps.some(usesSecrets) ? generateClusterSecrets(spec) : undefined;
   return steps.map((step) => ({
-    name: step.step,
+    // The id without the machine's name: `upgrade-drain-worker-1` tells one worker's drain from another's.
+    name: step.id.slice(machineName.length + 1),
     title: step.title,
     files: step.files.map((f) => ({
       path: f.path,

@@ -5,11 +5,11 @@
  * what the first run started, while a machine that is busy for any other reason still fails its checks.
  */
 import { API_SERVER_PORT } from "./endpoint";
+import { KUBELET_KUBECONFIG } from "../steps";
 import { ADMIN_KUBECONFIG as ADMIN_CONF } from "./kube-vip";
 
 export const STATIC_POD_DIR = "/etc/kubernetes/manifests";
-/** The kubelet's kubeconfig: written once the kubelet has joined (its TLS bootstrap done) or by kubeadm init. */
-export const KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf";
+export { KUBELET_KUBECONFIG };
 /** The kubeconfig kubeadm join writes for the kubelet's TLS bootstrap, before the kubelet has joined. */
 export const BOOTSTRAP_KUBELET_CONF = "/etc/kubernetes/bootstrap-kubelet.conf";
 

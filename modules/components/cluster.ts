@@ -11,8 +11,9 @@ import { etcdClusterOf } from "../etcd";
 import { DEFAULT_PINS, type Pins } from "../pins";
 import { adminKubeconfig, ClusterPki, EtcdPki } from "../pki";
 import { planCluster, usesSecrets, type PlannedStep } from "../plan";
-import type { Role, StackSpec } from "../stack";
+import { clusterFacts, type Role, type StackSpec } from "../stack";
 import type { SecretLookup } from "./connection";
+import { ClusterFacts } from "./cluster-facts";
 import { EtcdMember } from "./etcd-member";
 import { Hypervisor } from "./hypervisor";
 import { Node } from "./node";
@@ -120,12 +121,15 @@ export class Cluster extends pulumi.ComponentResource {
         { parent: this },
       );
     const secrets = clusterSecrets(pki, etcdPki, vms?.secrets);
+    // Checked against the facts recorded by the last run before any machine is touched: every first step waits.
+    const facts = new ClusterFacts(`${name}-facts`, { file: stack.file, ...clusterFacts(stack) }, { parent: this });
     for (const step of plan) {
       const host = hosts.get(step.machine);
       if (!host) throw new Error(`${stack.file}: step ${step.id} runs on ${step.machine}, which is no machine here`);
       createStep(step, host, this.steps, {
         ...(usesSecrets(step) ? { secrets } : {}),
         ...(resolved ? { resolved } : {}),
+        first: [facts],
       });
     }
 

@@ -38,6 +38,8 @@ export interface StepSources {
    * along as it is; absent when every address was known at once).
    */
   resolved?: pulumi.Output<PlanLookup>;
+  /** What a step that comes after no other step waits for (the cluster's recorded facts, checked first). */
+  first?: pulumi.Resource[];
 }
 
 /** `value(planned step, secrets)` for the step, from the resolved plan when there is one. */
@@ -90,13 +92,16 @@ export function createStep(
   done: StepResources,
   sources: StepSources = {},
 ): MachineStep {
-  const dependsOn = step.after.map(
-    (id) =>
-      done.get(id) ??
-      (() => {
-        throw new Error(`${step.id}: planned after ${id}, which is not in this program (or comes later)`);
-      })(),
-  );
+  const dependsOn =
+    step.after.length === 0
+      ? (sources.first ?? [])
+      : step.after.map(
+          (id) =>
+            done.get(id) ??
+            (() => {
+              throw new Error(`${step.id}: planned after ${id}, which is not in this program (or comes later)`);
+            })(),
+        );
   // A script made of the secrets names only what they hash to (a restart stamp): it is shown, not a secret.
   const script = fromPlan(step, sources, (p, s) => scriptText(p.script, s!), typeof step.script !== "string");
   const deleteScript = fromPlan(step, sources, (p) => p.deleteScript, false);

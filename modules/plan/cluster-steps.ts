@@ -1,8 +1,10 @@
 /**
  * The cluster's steps after every node is prepared, as plain data: kubeadm init on the first control-plane
  * machine -> the bootstrap token -> control-plane joins, one at a time -> worker joins, in parallel -> every joined
- * machine's Node registered (on the first control plane) -> kube-proxy applied as a DaemonSet and the CNI plugin's
- * manifest (stack `cni`), one step. Pure: no Pulumi, no SSH. A file whose content comes from the cluster's secrets (CAs, keys, the
+ * machine's Node registered (on the first control plane) -> the control planes' upgrades (upgrade-steps.ts: they do
+ * nothing while the machines run the stack's version) -> kube-proxy applied as a DaemonSet and the CNI plugin's
+ * manifest (stack `cni`), one step -> the workers' upgrades, batch by batch. Pure: no Pulumi, no SSH. A file whose
+ * content comes from the cluster's secrets (CAs, keys, the
  * bootstrap token) names the secret, or renders from all of them; the executor (modules/components) fills them in
  * from ClusterPki and EtcdPki, `nodeforge render` from a throwaway PKI.
  *
@@ -38,6 +40,7 @@ import type { Pins } from "../pins";
 import { render } from "../render";
 import { isControlPlane, type MachineSpec, type StackSpec } from "../stack";
 import { STATE_DIR, ownedPaths, rootFile, preludeValues } from "../steps";
+import { planControlPlaneUpgrades, planWorkerUpgrades } from "./upgrade-steps";
 import { isSecretFile, type PlannedContent, type PlannedFile, type PlannedStep } from "./types";
 
 const PKI_DIR = "/etc/kubernetes/pki";
@@ -319,9 +322,13 @@ export function planClusterSteps(
   const workers = stack.machines.filter((m) => !isControlPlane(m)).map((m) => join(m, controlPlaneDone));
   const joined = joining.length > 0 ? registrations([controlPlaneDone, ...workers]) : init;
 
+  // A new version reaches the control planes first, then kube-proxy (never newer than the API servers), then the
+  // workers batch by batch; every upgrade step does nothing while the machines run the stack's version.
+  const controlPlaneUpgrades = planControlPlaneUpgrades(stack, pins, joined);
+  steps.push(...controlPlaneUpgrades.steps);
   const cni = resolveCni(stack, pins);
   const manifest = kubeProxyManifestFile(stack);
-  add({
+  const network = add({
     id: `${first.name}-cluster-network`,
     step: "cluster-network",
     machine: first.name,
@@ -333,7 +340,8 @@ export function planClusterSteps(
     ...clusterNetworkScripts(cni, first),
     units: [],
     triggers: [],
-    after: [joined],
+    after: [controlPlaneUpgrades.done],
   });
+  steps.push(...planWorkerUpgrades(stack, pins, network));
   return steps;
 }

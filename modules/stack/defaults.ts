@@ -15,6 +15,7 @@ import type {
   CniSettings,
   ContainerdSettings,
   DestroySettings,
+  UpgradeSettings,
   KubeletSettings,
   KubeProxySettings,
   SshSettings,
@@ -69,6 +70,8 @@ export const ARTIFACT_DEFAULTS: ArtifactSettings = {
 };
 
 export const DESTROY_DEFAULTS: DestroySettings = { removePackages: true };
+
+export const UPGRADE_DEFAULTS: UpgradeSettings = { workerBatchSize: 1, drainTimeoutSeconds: 300 };
 
 export const MACHINE_DEFAULTS = { arch: "amd64" } as const;
 

@@ -3,3 +3,11 @@ export * from "./types";
 export * from "./errors";
 export { loadStackFile, parseStack, type ParseOptions } from "./load";
 export { API_SERVER_PORT, canonicalHost, formatEndpoint } from "./control-plane";
+export {
+  allowedUpgrades,
+  checkFactsTransition,
+  checkTransition,
+  clusterFacts,
+  versionChangeIssue,
+  type ClusterFacts,
+} from "./transition";

@@ -14,6 +14,7 @@ import {
   CLUSTER_DEFAULTS,
   CNI_DEFAULTS,
   DESTROY_DEFAULTS,
+  UPGRADE_DEFAULTS,
   KUBE_PROXY_DEFAULTS,
   HYPERVISOR_DEFAULTS,
   IMAGE_DEFAULTS,
@@ -65,6 +66,7 @@ interface RawStack {
   containerd?: Partial<StackSpec["containerd"]>;
   artifacts?: Partial<StackSpec["artifacts"]>;
   destroy?: Partial<StackSpec["destroy"]>;
+  upgrade?: Partial<StackSpec["upgrade"]>;
   etcd?: { external: { machines: (Omit<EtcdMachineSpec, "ssh" | "arch"> & { ssh?: RawSsh; arch?: Arch })[] } };
   ssh?: RawSsh;
   hypervisors?: RawHypervisor[];
@@ -233,6 +235,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     containerd: { ...CONTAINERD_DEFAULTS, ...withoutUndefined(raw.containerd) },
     artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
     destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
+    upgrade: { ...UPGRADE_DEFAULTS, ...withoutUndefined(raw.upgrade) },
     ...(raw.etcd
       ? {
           etcd: {

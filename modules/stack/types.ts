@@ -111,6 +111,14 @@ export interface DestroySettings {
   removePackages: boolean;
 }
 
+/** How a change of cluster.kubernetesVersion rolls out (stack `upgrade`). */
+export interface UpgradeSettings {
+  /** Workers drained and upgraded at once; the next batch starts once these are Ready and uncordoned. */
+  workerBatchSize: number;
+  /** How long a drain waits for pods to leave (evictions honour PodDisruptionBudgets). */
+  drainTimeoutSeconds: number;
+}
+
 /** What makes a machine a VM: the hypervisor it runs on and what it is given there (stack `hypervisors[].vms[]`). */
 export interface VmSettings {
   /** The hypervisor's name (`hypervisors[].name`). */
@@ -276,6 +284,7 @@ export interface StackSpec {
   containerd: ContainerdSettings;
   artifacts: ArtifactSettings;
   destroy: DestroySettings;
+  upgrade: UpgradeSettings;
   /** External etcd; absent for stacked etcd (the default). */
   etcd?: EtcdSettings;
   /** Machines that host VMs; empty when the stack has none. */

@@ -18,3 +18,5 @@ export const KUBELET_CONFIG_DIR = "/etc/kubernetes/kubelet.conf.d";
 export const KUBELET_ENV_FILE = "/etc/kubernetes/nodeforge-kubelet.env";
 /** nodeforge's own state on a machine: stamps of applied configuration, packages it installed. */
 export const STATE_DIR = "/var/lib/nodeforge";
+/** The kubelet's kubeconfig, written by kubeadm init or join: a machine that has it has joined the cluster. */
+export const KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf";

@@ -22,3 +22,4 @@ export { ownedPaths, type OwnedPaths } from "./owned-paths";
 export { planMachine, type PlannedNodeStep } from "./plan";
 export { preludeValues, scriptValues } from "./values";
 export * from "./constants";
+export { kubernetesArtifacts, STAGED_KUBELET } from "./install-kubelet";

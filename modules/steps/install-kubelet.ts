@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import { ARCHES } from "../stack";
 import { render } from "../render";
 import type { KubeBinary } from "../pins";
-import { BIN_DIR, CNI_BIN_DIR, STATE_DIR } from "./constants";
+import { BIN_DIR, CNI_BIN_DIR, KUBELET_KUBECONFIG, STATE_DIR } from "./constants";
 import type { Step, StepContext } from "./types";
 import { scriptValues } from "./values";
 
@@ -16,6 +16,17 @@ export interface Artifact {
   url: string;
   sha256: string;
   dest: string;
+}
+
+/**
+ * Where install-kubelet leaves a new kubelet, verified, on a node that has joined: only its kubernetes-upgrade step
+ * swaps it in, once the control plane runs the new version and the node is drained.
+ */
+export const STAGED_KUBELET = `${BIN_DIR}/kubelet.nodeforge-upgrade`;
+
+/** The kubelet artifact among kubernetesArtifacts, with where a joined node stages it; the others stage nothing. */
+function withStaging(artifact: Artifact): Artifact & { staged: string | false } {
+  return { ...artifact, staged: artifact.name === "kubelet" && STAGED_KUBELET };
 }
 
 /** The release binaries for this machine's version and architecture, with their pinned checksums. */
@@ -71,7 +82,8 @@ export const installKubelet: Step = {
     return render("scripts/install-kubelet.sh.hbs", {
       ...scriptValues(ctx.machine.name, ctx.os, "install-kubelet"),
       binDir: BIN_DIR,
-      binaries: kubernetesArtifacts(ctx),
+      binaries: kubernetesArtifacts(ctx).map(withStaging),
+      kubeletConf: KUBELET_KUBECONFIG,
       crictlUrl: crictl.url,
       crictlSha256: crictl.sha256,
       crictlDest: crictl.dest,
@@ -88,7 +100,7 @@ export const installKubelet: Step = {
   deleteScript: (ctx) =>
     render("scripts/uninstall-kubelet.sh.hbs", {
       ...scriptValues(ctx.machine.name, ctx.os, "install-kubelet"),
-      binaries: kubernetesArtifacts(ctx),
+      binaries: kubernetesArtifacts(ctx).map(withStaging),
       crictlDest: crictlArtifact(ctx).dest,
       cniBinDir: CNI_BIN_DIR,
       cniBinParent: dirname(CNI_BIN_DIR),

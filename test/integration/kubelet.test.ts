@@ -34,6 +34,14 @@ const STANDALONE = [
   "",
 ].join("\n");
 
+/** The test's own drop-in after nodeforge's: anonymous reads of /configz, for the test only. */
+const ANONYMOUS_DROP_IN = [
+  "apiVersion: kubelet.config.k8s.io/v1beta1",
+  "kind: KubeletConfiguration",
+  "authentication: { anonymous: { enabled: true } }",
+  "",
+].join("\n");
+
 const POD = [
   "apiVersion: v1",
   "kind: Pod",
@@ -175,6 +183,16 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
       assert.match(logs, /stdout F started/);
       // The systemd cgroup driver: the pod lives in a kubepods slice systemd manages.
       assert.equal((await inMachine(machine(), "systemctl is-active kubepods.slice")).trim(), "active");
+      // nodeforge's drop-in turns anonymous requests off over a base file that allows them: the kubelet refuses.
+      const anonymous = await machine().run("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:10250/configz");
+      assert.equal(anonymous.stdout.trim(), "401", "an anonymous request to the kubelet's API is refused");
+      // A later drop-in of the test's own lets it read /configz (the kubelet merges drop-ins in name order).
+      await inMachine(
+        machine(),
+        `printf '%s' '${ANONYMOUS_DROP_IN}' > ${KUBELET_CONFIG_DIR}/99-test-configz.conf && ` +
+          `systemctl stop ${UNIT} && (systemctl reset-failed ${UNIT} 2>/dev/null; true)`,
+      );
+      await startKubelet(machine());
       // The kubelet's effective configuration: nodeforge's drop-in merged over the base file.
       const configz = JSON.parse(
         await until(machine(), "curl -sfk https://127.0.0.1:10250/configz", "the kubelet's /configz"),
@@ -185,6 +203,7 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
       assert.equal(config.containerRuntimeEndpoint, "unix:///run/containerd/containerd.sock");
       assert.deepEqual(config.clusterDNS, ["10.96.0.10"]);
       assert.equal(config.failCgroupV1, false);
+      assert.equal(config.rotateCertificates, true, "the kubelet renews its client certificate itself");
       // The stack's one eviction threshold, and the kubelet's defaults for the others: the base file has none, so
       // the kubelet fills in its defaults and the drop-in's map is merged over them (mergeDefaultEvictionSettings,
       // which applies to the base file only, is not needed).
@@ -193,7 +212,9 @@ describe(`the real kubelet v${KUBERNETES_BUILD_VERSION} on a real machine`, { ti
       assert.equal(eviction["nodefs.available"], "10%");
       assert.equal(eviction["imagefs.available"], "15%");
     } finally {
-      await machine().run(`systemctl stop ${UNIT}; systemctl reset-failed ${UNIT} 2>/dev/null; true`);
+      await machine().run(
+        `systemctl stop ${UNIT}; systemctl reset-failed ${UNIT} 2>/dev/null; rm -f ${KUBELET_CONFIG_DIR}/99-test-configz.conf; true`,
+      );
     }
   });
 

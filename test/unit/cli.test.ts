@@ -76,7 +76,12 @@ describe("nodeforge render", () => {
       "05-kubeadm-init",
       "06-bootstrap-token",
       "07-node-registrations",
-      "08-cluster-network",
+      "08-kubernetes-upgrade",
+      "09-cluster-network",
+      "10-upgrade-drain-worker-1",
+      "11-upgrade-uncordon-worker-1",
+      "12-upgrade-drain-worker-2",
+      "13-upgrade-uncordon-worker-2",
     ]);
     // The files made of the cluster's secrets: a throwaway PKI's, marked, root-only.
     assert.match(
@@ -97,11 +102,11 @@ describe("nodeforge render", () => {
     assert.match(readFileSync(join(first.out, "steps", "05-kubeadm-init.delete.sh"), "utf8"), /kubeadm reset --force/);
 
     const second = rendered("cp-2");
-    assert.deepEqual(second.steps, [...nodeSteps, "05-kubeadm-join"]);
+    assert.deepEqual(second.steps, [...nodeSteps, "05-kubeadm-join", "06-kubernetes-upgrade"]);
     assert.match(second.manifest, /^ {2}file \/etc\/kubernetes\/pki\/ca\.key mode 0600 /m);
     assert.match(second.file("etc/kubernetes/nodeforge/kubeadm-join.yaml"), /controlPlane:/);
     const worker = rendered("worker-2");
-    assert.deepEqual(worker.steps, [...nodeSteps, "05-kubeadm-join"]);
+    assert.deepEqual(worker.steps, [...nodeSteps, "05-kubeadm-join", "06-kubernetes-upgrade"]);
     assert.doesNotMatch(worker.manifest, /pki/);
     // An external etcd member's machine: its one step, its keys a throwaway PKI's, root-only.
     const etcd = rendered("etcd-2");

@@ -100,7 +100,50 @@ describe("the plan as plain data", () => {
       "worker-1-kubeadm-join",
       "worker-2-kubeadm-join",
     ]);
-    assert.deepEqual(after["cp-1-cluster-network"], ["cp-1-node-registrations"]);
+    // A new version: the control planes one at a time, then kube-proxy and the CNI, then the workers (batches of 1).
+    assert.deepEqual(after["cp-1-kubernetes-upgrade"], ["cp-1-node-registrations"]);
+    assert.deepEqual(after["cp-2-kubernetes-upgrade"], ["cp-1-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-3-kubernetes-upgrade"], ["cp-2-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-1-cluster-network"], ["cp-3-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-1-upgrade-drain-worker-1"], ["cp-1-cluster-network"]);
+    assert.deepEqual(after["worker-1-kubernetes-upgrade"], ["cp-1-upgrade-drain-worker-1"]);
+    assert.deepEqual(after["cp-1-upgrade-uncordon-worker-1"], ["worker-1-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-1-upgrade-drain-worker-2"], ["cp-1-upgrade-uncordon-worker-1"]);
+    assert.deepEqual(after["cp-1-upgrade-uncordon-worker-2"], ["worker-2-kubernetes-upgrade"]);
+  });
+
+  it("workers upgrade in batches of upgrade.workerBatchSize, each batch after the one before is uncordoned", () => {
+    const batched = planCluster({ ...ha, upgrade: { ...ha.upgrade, workerBatchSize: 2 } });
+    const after = Object.fromEntries(batched.map((s) => [s.id, s.after]));
+    assert.deepEqual(after["cp-1-upgrade-drain-worker-1"], ["cp-1-cluster-network"]);
+    assert.deepEqual(after["cp-1-upgrade-drain-worker-2"], ["cp-1-cluster-network"]);
+    const upgrades = batched.filter((s) => s.step === "kubernetes-upgrade");
+    assert.deepEqual(
+      upgrades.map((s) => s.machine),
+      ha.machines.map((m) => m.name),
+      "one upgrade step on every node, control planes first",
+    );
+    const init = upgrades.find((s) => s.machine === "cp-1")!;
+    const script = init.script as string;
+    assert.match(script, /kubeadm upgrade apply "\$nf_wanted" --yes/);
+    assert.match(script, /^nf_wanted='?v1\.36\.4'?$/m);
+    assert.doesNotMatch(
+      script,
+      /nf_run kubeadm upgrade node/,
+      "the first control plane applies; it does not upgrade node",
+    );
+    const other = upgrades.find((s) => s.machine === "cp-2")!.script as string;
+    assert.match(other, /nf_run kubeadm upgrade node/);
+    assert.doesNotMatch(other, /nf_run kubeadm upgrade apply/);
+    const worker = upgrades.find((s) => s.machine === "worker-1")!.script as string;
+    assert.match(worker, /kubeadm upgrade node/);
+    assert.doesNotMatch(worker, /nf_upgrade_drain '/, "a worker is drained by the first control plane");
+    assert.match(
+      worker,
+      /^ {2}nf_wait_upgraded \/etc\/kubernetes\/kubelet\.conf worker-1 /m,
+      "a worker reads its Node as itself",
+    );
+    assert.doesNotMatch(worker, /admin\.conf/, "a worker never holds the admin's credentials");
   });
 
   it("units: containerd and the kubelet on every node, the etcd member on its machine", () => {
@@ -150,9 +193,10 @@ describe("the plan as plain data", () => {
     const cluster = alone.filter((s) => !NODE_STEPS.includes(s.step));
     assert.deepEqual(
       cluster.map((s) => s.id),
-      ["cp-1-kubeadm-init", "cp-1-cluster-network"],
+      ["cp-1-kubeadm-init", "cp-1-kubernetes-upgrade", "cp-1-cluster-network"],
     );
     assert.deepEqual(cluster[1]!.after, ["cp-1-kubeadm-init"]);
+    assert.deepEqual(cluster[2]!.after, ["cp-1-kubernetes-upgrade"]);
     assert.ok(cluster[0]!.files.some((f) => f.path === "/etc/kubernetes/pki/etcd/ca.key"));
   });
 });

@@ -194,7 +194,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
       .split("\n")
       .map((line) => line.trim())
       .filter((line) => /^nf_(install_binary|fetch) [^"$]/.test(line));
-    assert.equal(calls.length, 5);
+    assert.equal(calls.length, 6);
     const program = [
       'nf_install_binary() { printf "%s\\n" "$#" "$@"; }',
       'nf_fetch() { nf_install_binary "$@"; }',
@@ -204,6 +204,7 @@ describe("stack values the schema allows reach scripts only quoted", () => {
     const pins = DEFAULT_PINS.kubernetes["1.36.4"]?.binaries.arm64;
     assert.ok(pins);
     const expected = [
+      ["3", kubelet, pins.kubelet, "/usr/local/bin/kubelet.nodeforge-upgrade"],
       ["3", kubelet, pins.kubelet, "/usr/local/bin/kubelet"],
       ["3", kubelet.replace(/kubelet$/, "kubeadm"), pins.kubeadm, "/usr/local/bin/kubeadm"],
       ["3", kubelet.replace(/kubelet$/, "kubectl"), pins.kubectl, "/usr/local/bin/kubectl"],

@@ -63,7 +63,15 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       "worker-1-kubeadm-join",
       "worker-2-kubeadm-join",
       "cp-1-node-registrations",
+      "cp-1-kubernetes-upgrade",
       "cp-1-cluster-network",
+      // The rollout of a new version, batch by batch (nothing while every machine runs the stack's version).
+      "cp-1-upgrade-drain-worker-1",
+      "worker-1-kubernetes-upgrade",
+      "cp-1-upgrade-uncordon-worker-1",
+      "cp-1-upgrade-drain-worker-2",
+      "worker-2-kubernetes-upgrade",
+      "cp-1-upgrade-uncordon-worker-2",
     ];
     assert.deepEqual(
       commands()
@@ -73,8 +81,8 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       bootstrap.sort(),
     );
     assert.equal(commands().length, 3 * STEPS.length + bootstrap.length);
-    // Nothing else: the Cluster, its PKI and a Node per machine.
-    assert.equal(resources.length, commands().length + 1 + 1 + 3);
+    // Nothing else: the Cluster, its PKI, its recorded facts and a Node per machine.
+    assert.equal(resources.length, commands().length + 1 + 1 + 1 + 3);
   });
 
   it("carries each managed file in its step's files, by path", async () => {
@@ -107,7 +115,12 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
           `${cmd.name} waits: ${step.waitsForControlPlane}`,
         );
       }
-      assert.deepEqual(byName(`${worker}-preflight`).dependsOn, [], "preflight waits for nothing: it starts at once");
+      // preflight waits for nothing on a machine: only for the cluster's recorded facts to pass their check.
+      assert.deepEqual(
+        byName(`${worker}-preflight`).dependsOn.map((d) => resources.find((r) => r.resource === d)?.type),
+        ["pulumi-nodejs:dynamic/nodeforge:ClusterFacts"],
+        "preflight starts as soon as the cluster's facts are checked",
+      );
     }
     assert.ok(
       STEPS.some((s) => s.waitsForControlPlane),
@@ -224,8 +237,9 @@ describe("Pulumi program with a bastion (mocks)", () => {
 
   it("gives every target the bastion, its host key pinned and its key secret", async () => {
     const dynamic = resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
-    // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy.
-    assert.equal(dynamic.length, 2 * STEPS.length + 5);
+    // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy, and the
+    // upgrade steps (the control plane's; the worker's drain, its own, its uncordon).
+    assert.equal(dynamic.length, 2 * STEPS.length + 9);
     for (const resource of dynamic) {
       const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
       assert.deepEqual(target.bastion, {

@@ -89,6 +89,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/$defs/cni": "CNI_DEFAULTS",
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
+  "/properties/upgrade": "UPGRADE_DEFAULTS",
   "/$defs/ssh": "SSH_DEFAULTS",
   "/$defs/bastion": "BASTION_DEFAULTS",
   "/$defs/machine": "MACHINE_DEFAULTS",

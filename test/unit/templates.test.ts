@@ -546,7 +546,16 @@ describe("install-kubelet downloads pinned artifacts from the configured base UR
       const lines = step.script.split("\n").map((line) => line.trim());
       const words = (...values: string[]) => values.map(shellQuote).join(" ");
 
-      assert.equal(lines.filter((line) => line.startsWith("nf_install_binary ")).length, 3);
+      // The kubelet twice: straight in place on a new machine, staged beside the running one on a joined machine.
+      assert.equal(lines.filter((line) => line.startsWith("nf_install_binary ")).length, 4);
+      const kubeletUrl = `${k8sBase}/v${version}/bin/linux/${machine.arch}/kubelet`;
+      const kubeletSha = release.binaries[machine.arch].kubelet;
+      assert.ok(
+        lines.includes(
+          `nf_install_binary ${words(kubeletUrl, kubeletSha, "/usr/local/bin/kubelet.nodeforge-upgrade")}`,
+        ),
+      );
+      assert.ok(step.deleteScript?.includes("/usr/local/bin/kubelet.nodeforge-upgrade"), "a staged kubelet removed");
       for (const name of ["kubelet", "kubeadm", "kubectl"] as const) {
         const url = `${k8sBase}/v${version}/bin/linux/${machine.arch}/${name}`;
         const sha = release.binaries[machine.arch][name];
@@ -742,7 +751,7 @@ describe("strict rendering", () => {
       step: "install-kubelet",
       stateDir: "/var/lib/nodeforge",
       binDir: "/usr/local/bin",
-      binaries: [{ dest: "/usr/local/bin/kubelet" }],
+      binaries: [{ dest: "/usr/local/bin/kubelet", staged: "/usr/local/bin/kubelet.nodeforge-upgrade" }],
       crictlDest: "/usr/local/bin/crictl",
       cniBinDir: "/opt/cni/bin",
       cniBinParent: "/opt/cni",

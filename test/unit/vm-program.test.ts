@@ -54,7 +54,9 @@ describe("a cluster with VMs on a hypervisor (mocks)", () => {
   it("runs each VM's first step after its VM step, and its VM step after the hypervisor is prepared", () => {
     assert.deepEqual(byName("worker-1-preflight").dependsOn, [byName("hv-1-vm-worker-1").resource]);
     assert.deepEqual(byName("hv-1-vm-worker-2").dependsOn, [byName("hv-1-prepare-hypervisor").resource]);
-    assert.deepEqual(byName("cp-1-preflight").dependsOn, []);
+    // A machine's first step waits only for the cluster's recorded facts to pass their check.
+    assert.deepEqual(byName("cp-1-preflight").dependsOn, [byName("mixed-facts").resource]);
+    assert.deepEqual(byName("hv-1-prepare-hypervisor").dependsOn, [byName("mixed-facts").resource]);
   });
 
   it("pins each VM's generated host key on every one of its steps; the target stays secret", async () => {
