@@ -34,3 +34,5 @@ export const kubernetesVersion = stack.cluster.kubernetesVersion;
 export const apiEndpoint = cluster.apiEndpoint;
 /** The cluster admin's kubeconfig (a secret): `pulumi stack output --show-secrets kubeconfig > admin.conf`. */
 export const kubeconfig = cluster.adminKubeconfig;
+/** When the cluster's CAs and the admin kubeconfig's certificate expire (ISO 8601, UTC): renew with certificates.renewal. */
+export const certificateExpiry = cluster.certificateExpiry;

@@ -25,7 +25,7 @@ export const CONTROL_PLANE_TAINT: Taint = { key: "node-role.kubernetes.io/contro
 export const CGROUP_V1_PREFLIGHT = "SystemVerification";
 
 /** Preflight checks a stack's own choices make fail on purpose; every other check stays fatal. */
-function ignoredPreflightErrors(stack: StackSpec): string[] {
+export function ignoredPreflightErrors(stack: StackSpec): string[] {
   return stack.kubelet.failCgroupV1 ? [] : [CGROUP_V1_PREFLIGHT];
 }
 

@@ -16,7 +16,7 @@ export interface ClusterFactsInputs extends Facts {
 }
 
 function factsOf(inputs: Partial<ClusterFactsInputs>): Facts | undefined {
-  const { kubernetesVersion, name, podCIDR, serviceCIDR, dnsDomain, etcd } = inputs;
+  const { kubernetesVersion, name, podCIDR, serviceCIDR, dnsDomain, etcd, machines } = inputs;
   if (kubernetesVersion === undefined || name === undefined || podCIDR === undefined) return undefined;
   return {
     kubernetesVersion,
@@ -25,6 +25,8 @@ function factsOf(inputs: Partial<ClusterFactsInputs>): Facts | undefined {
     serviceCIDR: serviceCIDR ?? "",
     dnsDomain: dnsDomain ?? "",
     etcd: etcd ?? "",
+    // Recorded by an older nodeforge without the machines: none count as joining.
+    machines: machines ?? "",
   };
 }
 

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { apiServerUrl } from "../cluster-config";
 import { etcdClusterOf } from "../etcd";
 import { DEFAULT_PINS, type Pins } from "../pins";
-import { adminKubeconfig, ClusterPki, EtcdPki } from "../pki";
+import { adminKubeconfig, certificateExpiry, ClusterPki, EtcdPki } from "../pki";
 import { planCluster, usesSecrets, type PlannedStep } from "../plan";
 import { clusterFacts, type Role, type StackSpec } from "../stack";
 import type { SecretLookup } from "./connection";
@@ -67,6 +67,12 @@ export class Cluster extends pulumi.ComponentResource {
   readonly apiEndpoint: pulumi.Output<string>;
   /** kubeconfig for the cluster admin (kubeadm:cluster-admins), signed by the cluster CA. A secret. */
   readonly adminKubeconfig: pulumi.Output<string>;
+  /**
+   * When nodeforge's certificates expire (ISO 8601, UTC), by name: the CAs it made (`ca`, `front-proxy-ca`, `etcd-ca`
+   * for stacked etcd, `external-etcd-ca`) and the admin kubeconfig's client certificate (`admin`). kubeadm's own
+   * certificates on the control planes last a year from their init, join, last upgrade or renewal.
+   */
+  readonly certificateExpiry: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nodeforge:cluster:Cluster", name, {}, opts);
@@ -76,12 +82,17 @@ export class Cluster extends pulumi.ComponentResource {
     const plan = planCluster(stack, pins);
     const resolved = input.known?.apply((known) => sameShape(plan, planCluster(known, pins), stack.file));
 
+    // Checked against the facts the last run recorded before anything else is made or changed: the PKI, the VMs' host
+    // keys and every machine's first step wait for them.
+    const facts = new ClusterFacts(`${name}-facts`, { file: stack.file, ...clusterFacts(stack) }, { parent: this });
+    const afterFacts = { parent: this, dependsOn: [facts] };
+
     // A VM's host key is the one nodeforge generated for it: every connection pins that.
     const vms = clusterVms(
       name,
       stack.machines.filter((m) => m.vm),
       args.secret,
-      { parent: this },
+      afterFacts,
     );
     const reach = (machine: string) => {
       const given = input.reach.get(machine);
@@ -110,7 +121,11 @@ export class Cluster extends pulumi.ComponentResource {
       ]),
     );
 
-    const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, { parent: this });
+    const pki = new ClusterPki(
+      `${name}-pki`,
+      { clusterName: stack.cluster.name, renewal: stack.certificates.renewal },
+      afterFacts,
+    );
     const etcd = etcdClusterOf(stack);
     const etcdPki =
       etcd &&
@@ -118,11 +133,9 @@ export class Cluster extends pulumi.ComponentResource {
         `${name}-etcd-pki`,
         // The members' certificates name their addresses: known ones only.
         { clusterName: etcd.name, members: input.known?.apply((k) => etcdClusterOf(k)!.members) ?? etcd.members },
-        { parent: this },
+        afterFacts,
       );
     const secrets = clusterSecrets(pki, etcdPki, vms?.secrets);
-    // Checked against the facts recorded by the last run before any machine is touched: every first step waits.
-    const facts = new ClusterFacts(`${name}-facts`, { file: stack.file, ...clusterFacts(stack) }, { parent: this });
     for (const step of plan) {
       const host = hosts.get(step.machine);
       if (!host) throw new Error(`${stack.file}: step ${step.id} runs on ${step.machine}, which is no machine here`);
@@ -146,6 +159,22 @@ export class Cluster extends pulumi.ComponentResource {
           adminKubeconfig({ clusterName: stack.cluster.name, server, caCert, clientCert, clientKey }),
         ),
     );
+    this.certificateExpiry = pulumi
+      .all([pki.caCert, pki.frontProxyCaCert, pki.etcdCaCert, pulumi.unsecret(pki.adminCert), etcdPki?.caCert])
+      .apply(([ca, frontProxy, etcdCa, admin, externalEtcdCa]) => {
+        const certificates: [string, string][] = [
+          ["ca", ca],
+          ["front-proxy-ca", frontProxy],
+          externalEtcdCa ? ["external-etcd-ca", externalEtcdCa] : ["etcd-ca", etcdCa],
+          ["admin", admin],
+        ];
+        const expiry: Record<string, string> = {};
+        for (const [name, pem] of certificates) {
+          const at = certificateExpiry(pem);
+          if (at) expiry[name] = at;
+        }
+        return expiry;
+      });
     this.registerOutputs({ nodes: this.nodeSummaries, apiEndpoint: this.apiEndpoint });
   }
 }

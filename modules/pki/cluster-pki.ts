@@ -47,6 +47,8 @@ const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 export interface ClusterPkiInputs {
   /** Cluster name (an RFC 1123 label): part of the resource id; changing it replaces the PKI. */
   clusterName: string;
+  /** Stack `certificates.renewal`: a new value reissues the admin client certificate (the CAs stay). */
+  renewal?: string;
 }
 
 /** The state Pulumi records. Private keys and `bootstrapToken` are secrets. */
@@ -157,7 +159,7 @@ function createServiceAccountKeys(): { key: string; pub: string } {
 
 /**
  * Generates what `olds` lacks and keeps everything it has (an update never regenerates recorded material; the admin
- * certificate is reissued only when the CA it was signed by is new).
+ * certificate is reissued only when the CA it was signed by is new, or `renewal` changed).
  */
 function converge(news: ClusterPkiInputs, olds?: Partial<ClusterPkiOutputs>): ClusterPkiOutputs {
   const now = Date.now();
@@ -165,13 +167,16 @@ function converge(news: ClusterPkiInputs, olds?: Partial<ClusterPkiOutputs>): Cl
   const ca = keep(olds?.caCert, olds?.caKey) ?? createCa("kubernetes", now);
   const frontProxy = keep(olds?.frontProxyCaCert, olds?.frontProxyCaKey) ?? createCa("front-proxy-ca", now);
   const etcd = keep(olds?.etcdCaCert, olds?.etcdCaKey) ?? createCa("etcd-ca", now);
-  const admin = (olds?.caCert === ca.cert ? keep(olds?.adminCert, olds?.adminKey) : undefined) ?? issueAdmin(ca, now);
+  const renewed = (olds?.renewal ?? "") !== (news.renewal ?? "");
+  const admin =
+    (olds?.caCert === ca.cert && !renewed ? keep(olds?.adminCert, olds?.adminKey) : undefined) ?? issueAdmin(ca, now);
   const sa =
     olds?.serviceAccountKey && olds.serviceAccountPub
       ? { key: olds.serviceAccountKey, pub: olds.serviceAccountPub }
       : createServiceAccountKeys();
   return {
     clusterName: news.clusterName,
+    renewal: news.renewal ?? "",
     caCert: ca.cert,
     caKey: ca.key,
     frontProxyCaCert: frontProxy.cert,
@@ -207,7 +212,8 @@ export const clusterPkiProvider: ClusterPkiProvider = {
     if (olds.clusterName !== news.clusterName) {
       return { changes: true, replaces: ["clusterName"], deleteBeforeReplace: false };
     }
-    return { changes: false, replaces: [] };
+    // A new renewal value: an update that reissues the admin certificate.
+    return { changes: (olds.renewal ?? "") !== (news.renewal ?? ""), replaces: [] };
   },
   async create(inputs) {
     return { id: `${inputs.clusterName}-cluster-pki`, outs: converge(inputs) };
@@ -216,7 +222,7 @@ export const clusterPkiProvider: ClusterPkiProvider = {
   async read(id, props) {
     return { id, props };
   },
-  // Only reached if the engine updates without a diff's say-so: keeps everything recorded.
+  // Keeps everything recorded but what a new renewal value reissues.
   async update(_id, olds, news) {
     return { outs: converge(news, olds) };
   },
@@ -228,6 +234,8 @@ export const clusterPkiProvider: ClusterPkiProvider = {
 /** Arguments of a ClusterPki resource. */
 export interface ClusterPkiArgs {
   clusterName: pulumi.Input<string>;
+  /** Stack `certificates.renewal` (see ClusterPkiInputs). */
+  renewal?: pulumi.Input<string>;
 }
 
 /** Outputs of ClusterPki that are Pulumi secrets. */
@@ -259,6 +267,7 @@ export class ClusterPki extends pulumi.dynamic.Resource {
   constructor(name: string, args: ClusterPkiArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
       clusterName: args.clusterName,
+      renewal: args.renewal ?? "",
       caCert: undefined,
       caKey: undefined,
       frontProxyCaCert: undefined,

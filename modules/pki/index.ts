@@ -38,3 +38,4 @@ export {
   type VmHostKeysOutputs,
   type VmHostKeysProvider,
 } from "./vm-host-keys";
+export { certificateExpiry } from "./expiry";

@@ -8,7 +8,13 @@
  * when the one before it is uncordoned. The order is in the steps' `after`, so `pulumi preview` lists the machines
  * in the order they change. A failed step stops the rollout there, the rest untouched; the next `pulumi up` goes on.
  */
-import { ADMIN_KUBECONFIG, controlPlaneMachines, KUBELET_KUBECONFIG, STATIC_POD_DIR } from "../cluster-config";
+import {
+  ADMIN_KUBECONFIG,
+  controlPlaneMachines,
+  ignoredPreflightErrors,
+  KUBELET_KUBECONFIG,
+  STATIC_POD_DIR,
+} from "../cluster-config";
 import type { Pins } from "../pins";
 import { render } from "../render";
 import { isControlPlane, type MachineSpec, type StackSpec } from "../stack";
@@ -51,6 +57,8 @@ function machineUpgrade(stack: StackSpec, pins: Pins, machine: MachineSpec, firs
     kubelet: kubelet.dest,
     kubeletSha256: kubelet.sha256,
     staged: STAGED_KUBELET,
+    // What the stack's own choices make fail on purpose at init and join fails kubeadm's upgrade checks too.
+    ignorePreflightErrors: ignoredPreflightErrors(stack),
     // A worker reads its own Node with its kubelet's credentials; a control plane has the admin's.
     ownKubeconfig: controlPlane ? ADMIN_KUBECONFIG : KUBELET_KUBECONFIG,
   });
@@ -66,8 +74,27 @@ function machineUpgrade(stack: StackSpec, pins: Pins, machine: MachineSpec, firs
 }
 
 /**
- * The control planes' upgrades, one at a time after `after`; returns the steps and the id of the last (the control
- * plane then runs the stack's version everywhere).
+ * On a control plane, once it runs the stack's version: `kubeadm certs renew all` and its static pods restarted when
+ * `certificates.renewal` has a value not applied there yet (preview shows the step's update; nothing otherwise).
+ */
+function certificateRenewal(stack: StackSpec, machine: MachineSpec, after: string[]): PlannedStep {
+  return upgradeStep(
+    machine,
+    "certificate-renewal",
+    "Renew kubeadm's certificates (kubeadm certs renew all) and restart the static pods when certificates.renewal " +
+      "has a new value",
+    render("scripts/certificate-renewal.sh.hbs", {
+      ...preludeValues(machine.name, "certificate-renewal"),
+      renewal: stack.certificates.renewal,
+      adminConf: ADMIN_KUBECONFIG,
+    }),
+    after,
+  );
+}
+
+/**
+ * The control planes' upgrades and certificate renewals, one control plane at a time after `after`; returns the
+ * steps and the id of the last (the control plane then runs the stack's version everywhere).
  */
 export function planControlPlaneUpgrades(
   stack: StackSpec,
@@ -77,9 +104,10 @@ export function planControlPlaneUpgrades(
   const steps: PlannedStep[] = [];
   let done = after;
   controlPlaneMachines(stack).forEach((machine, index) => {
-    const step = machineUpgrade(stack, pins, machine, index === 0, [done]);
-    steps.push(step);
-    done = step.id;
+    const upgrade = machineUpgrade(stack, pins, machine, index === 0, [done]);
+    const renewal = certificateRenewal(stack, machine, [upgrade.id]);
+    steps.push(upgrade, renewal);
+    done = renewal.id;
   });
   return { steps, done };
 }

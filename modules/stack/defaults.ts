@@ -16,6 +16,7 @@ import type {
   ContainerdSettings,
   DestroySettings,
   UpgradeSettings,
+  CertificateSettings,
   KubeletSettings,
   KubeProxySettings,
   SshSettings,
@@ -72,6 +73,8 @@ export const ARTIFACT_DEFAULTS: ArtifactSettings = {
 export const DESTROY_DEFAULTS: DestroySettings = { removePackages: true };
 
 export const UPGRADE_DEFAULTS: UpgradeSettings = { workerBatchSize: 1, drainTimeoutSeconds: 300 };
+
+export const CERTIFICATE_DEFAULTS: CertificateSettings = { renewal: "" };
 
 export const MACHINE_DEFAULTS = { arch: "amd64" } as const;
 

@@ -15,6 +15,7 @@ import {
   CNI_DEFAULTS,
   DESTROY_DEFAULTS,
   UPGRADE_DEFAULTS,
+  CERTIFICATE_DEFAULTS,
   KUBE_PROXY_DEFAULTS,
   HYPERVISOR_DEFAULTS,
   IMAGE_DEFAULTS,
@@ -67,6 +68,7 @@ interface RawStack {
   artifacts?: Partial<StackSpec["artifacts"]>;
   destroy?: Partial<StackSpec["destroy"]>;
   upgrade?: Partial<StackSpec["upgrade"]>;
+  certificates?: Partial<StackSpec["certificates"]>;
   etcd?: { external: { machines: (Omit<EtcdMachineSpec, "ssh" | "arch"> & { ssh?: RawSsh; arch?: Arch })[] } };
   ssh?: RawSsh;
   hypervisors?: RawHypervisor[];
@@ -236,6 +238,7 @@ export function normalize(file: string, raw: RawStack): StackSpec {
     artifacts: { ...ARTIFACT_DEFAULTS, ...withoutUndefined(raw.artifacts) },
     destroy: { ...DESTROY_DEFAULTS, ...withoutUndefined(raw.destroy) },
     upgrade: { ...UPGRADE_DEFAULTS, ...withoutUndefined(raw.upgrade) },
+    certificates: { ...CERTIFICATE_DEFAULTS, ...withoutUndefined(raw.certificates) },
     ...(raw.etcd
       ? {
           etcd: {

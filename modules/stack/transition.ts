@@ -73,15 +73,28 @@ export interface ClusterFacts {
   dnsDomain: string;
   /** `stacked` or `external`. */
   etcd: string;
+  /** The Kubernetes nodes' names, sorted, comma-separated. */
+  machines: string;
 }
 
 export function clusterFacts(spec: StackSpec): ClusterFacts {
   const { kubernetesVersion, name, podCIDR, serviceCIDR, dnsDomain } = spec.cluster;
-  return { kubernetesVersion, name, podCIDR, serviceCIDR, dnsDomain, etcd: spec.etcd ? "external" : "stacked" };
+  return {
+    kubernetesVersion,
+    name,
+    podCIDR,
+    serviceCIDR,
+    dnsDomain,
+    etcd: spec.etcd ? "external" : "stacked",
+    machines: spec.machines
+      .map((m) => m.name)
+      .sort()
+      .join(","),
+  };
 }
 
 /** Settings a cluster keeps for its life (changing one means a new cluster), and why. */
-const FIXED: Record<Exclude<keyof ClusterFacts, "kubernetesVersion">, { path: string; why: string }> = {
+const FIXED: Record<Exclude<keyof ClusterFacts, "kubernetesVersion" | "machines">, { path: string; why: string }> = {
   name: { path: "cluster.name", why: "the cluster's certificates and kubeconfig name it" },
   podCIDR: { path: "cluster.podCIDR", why: "every node's pod range and the CNI's network are carved from it" },
   serviceCIDR: {
@@ -109,6 +122,19 @@ export function checkFactsTransition(
   const issues: StackIssue[] = [];
   const version = versionChangeIssue(file, previous.kubernetesVersion, next.kubernetesVersion, pins);
   if (version) issues.push(version);
+  // A machine that joins while the control plane still runs the old version would get the new kubelet first: a
+  // kubelet newer than its API server, which Kubernetes does not support and kubeadm's join does not catch.
+  const had = new Set(previous.machines.split(","));
+  const joining = next.machines.split(",").filter((m) => m !== "" && !had.has(m));
+  if (previous.kubernetesVersion !== next.kubernetesVersion && joining.length > 0) {
+    issues.push({
+      file,
+      path: "machines",
+      message:
+        `${joining.join(", ")} would join while the cluster moves from ${previous.kubernetesVersion} to ` +
+        `${next.kubernetesVersion}: add machines and change the version in separate runs`,
+    });
+  }
   for (const [key, fixed] of Object.entries(FIXED) as [keyof typeof FIXED, (typeof FIXED)[keyof typeof FIXED]][]) {
     if (previous[key] !== next[key]) {
       issues.push({

@@ -111,6 +111,12 @@ export interface DestroySettings {
   removePackages: boolean;
 }
 
+/** The cluster's certificates (stack `certificates`). */
+export interface CertificateSettings {
+  /** A new value renews kubeadm's certificates on every control plane and the admin certificate; "" for none. */
+  renewal: string;
+}
+
 /** How a change of cluster.kubernetesVersion rolls out (stack `upgrade`). */
 export interface UpgradeSettings {
   /** Workers drained and upgraded at once; the next batch starts once these are Ready and uncordoned. */
@@ -285,6 +291,7 @@ export interface StackSpec {
   artifacts: ArtifactSettings;
   destroy: DestroySettings;
   upgrade: UpgradeSettings;
+  certificates: CertificateSettings;
   /** External etcd; absent for stacked etcd (the default). */
   etcd?: EtcdSettings;
   /** Machines that host VMs; empty when the stack has none. */

@@ -15,7 +15,7 @@ import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
 import { useMachines, type Machine } from "../harness/machines";
 import { inMachine, untilOutput } from "../harness/provision";
-import { engineStack, type EngineStack } from "../harness/pulumi-engine";
+import { changed, engineStack, type EngineStack } from "../harness/pulumi-engine";
 import { ensureRootfs } from "../harness/rootfs";
 import { ensureTinyImage, TINY_IMAGE_REF } from "../harness/tiny-image";
 
@@ -157,6 +157,47 @@ describe(
         console.log(`${worker}: the Service answered by name within ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.ok(WORKERS.includes(answer.trim()), answer);
       }
+    });
+
+    test("certificates.renewal: kubeadm's certificates and the admin's renewed, the control plane back, no other change", async () => {
+      const stack = engine ?? assert.fail("no stack: the first test failed");
+      const apiServerCert = () =>
+        inMachine(cp(), "sha256sum /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/admin.conf");
+      const expiry = async () => (await stack.stack.outputs()).certificateExpiry?.value as Record<string, string>;
+      const [certsBefore, expiryBefore] = [await apiServerCert(), await expiry()];
+      assert.deepEqual(Object.keys(expiryBefore).sort(), ["admin", "ca", "etcd-ca", "front-proxy-ca"]);
+      assert.ok(Date.parse(expiryBefore.ca!) > Date.now() + 9 * 365 * 86_400_000, "the CA lasts ten years");
+      const yaml = labStackYaml(lab(), { kubernetesVersion: KUBERNETES_BUILD_VERSION, extra: labClusterYaml(lab()) });
+      stack.writeStackFile(`${yaml}certificates:\n  renewal: "2026-12"\n`);
+      const preview = await stack.preview();
+      assert.deepEqual(
+        changed(preview).filter((op) => !/-pki:update$/.test(op)),
+        ["cp-1-certificate-renewal:update"],
+        "preview shows the renewal on the control plane, and nothing on the workers",
+      );
+      const started = Date.now();
+      await stack.up();
+      console.log(
+        `pulumi up renewing the control plane's certificates: ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      const certsAfter = await apiServerCert();
+      const [apiBefore, adminBefore] = certsBefore.trim().split("\n");
+      const [apiAfter, adminAfter] = certsAfter.trim().split("\n");
+      assert.notEqual(apiAfter, apiBefore, "kubeadm renewed the API server's certificate");
+      assert.notEqual(adminAfter, adminBefore, "and the control plane's admin.conf");
+      const expiryAfter = await expiry();
+      assert.ok(
+        Date.parse(expiryAfter.admin!) > Date.parse(expiryBefore.admin!),
+        "the stack's admin certificate reissued",
+      );
+      assert.equal(expiryAfter.ca, expiryBefore.ca, "the CAs stay");
+      // The API server serves its new certificate, and the cluster is whole.
+      await untilOutput(
+        cp(),
+        `${KUBECTL} wait --for=condition=Ready node --all --timeout=5s >/dev/null && echo ok`,
+        "every node Ready",
+      );
+      await stack.preview({ expectNoChanges: true });
     });
 
     test("pulumi destroy: drained, reset, nothing of the cluster left on any machine", async () => {

@@ -130,7 +130,7 @@ describe("cluster bootstrap (mocks, 3 control planes + 2 workers)", () => {
   it("applies kube-proxy on the first control plane after every machine joined and registered", async () => {
     // After every control plane's upgrade step (nothing to do on a new cluster): kube-proxy never runs newer than
     // the API servers.
-    assert.deepEqual(byName("cp-1-cluster-network").dependsOn, [byName("cp-3-kubernetes-upgrade").resource]);
+    assert.deepEqual(byName("cp-1-cluster-network").dependsOn, [byName("cp-3-certificate-renewal").resource]);
     assert.deepEqual(byName("cp-1-kubernetes-upgrade").dependsOn, [byName("cp-1-node-registrations").resource]);
     assert.match(
       String(runOf(byName("cp-1-cluster-network")).script),

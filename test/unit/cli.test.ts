@@ -77,11 +77,12 @@ describe("nodeforge render", () => {
       "06-bootstrap-token",
       "07-node-registrations",
       "08-kubernetes-upgrade",
-      "09-cluster-network",
-      "10-upgrade-drain-worker-1",
-      "11-upgrade-uncordon-worker-1",
-      "12-upgrade-drain-worker-2",
-      "13-upgrade-uncordon-worker-2",
+      "09-certificate-renewal",
+      "10-cluster-network",
+      "11-upgrade-drain-worker-1",
+      "12-upgrade-uncordon-worker-1",
+      "13-upgrade-drain-worker-2",
+      "14-upgrade-uncordon-worker-2",
     ]);
     // The files made of the cluster's secrets: a throwaway PKI's, marked, root-only.
     assert.match(
@@ -102,7 +103,12 @@ describe("nodeforge render", () => {
     assert.match(readFileSync(join(first.out, "steps", "05-kubeadm-init.delete.sh"), "utf8"), /kubeadm reset --force/);
 
     const second = rendered("cp-2");
-    assert.deepEqual(second.steps, [...nodeSteps, "05-kubeadm-join", "06-kubernetes-upgrade"]);
+    assert.deepEqual(second.steps, [
+      ...nodeSteps,
+      "05-kubeadm-join",
+      "06-kubernetes-upgrade",
+      "07-certificate-renewal",
+    ]);
     assert.match(second.manifest, /^ {2}file \/etc\/kubernetes\/pki\/ca\.key mode 0600 /m);
     assert.match(second.file("etc/kubernetes/nodeforge/kubeadm-join.yaml"), /controlPlane:/);
     const worker = rendered("worker-2");

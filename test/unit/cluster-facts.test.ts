@@ -45,7 +45,7 @@ describe("a cluster's version moves one minor at a time, never down", () => {
 describe("settings fixed for a cluster's life", () => {
   const base = buildStack({ machines: 2, kubernetesVersion: "1.35.8" });
   it("a version step and other settings pass; a CIDR, name or etcd change is refused with the path", () => {
-    const next = buildStack({ machines: 3, kubernetesVersion: "1.36.3" });
+    const next = buildStack({ machines: 2, kubernetesVersion: "1.36.3" });
     assert.deepEqual(checkTransition(base, next), []);
     const moved = { ...next, cluster: { ...next.cluster, podCIDR: "10.200.0.0/16", name: "other" } };
     assert.deepEqual(
@@ -72,6 +72,25 @@ describe("settings fixed for a cluster's life", () => {
     assert.match(
       refused.failures![0]!.reason,
       /^b\.yaml: cluster\.kubernetesVersion: '1\.35\.1' from the running 1\.35\.8 is a downgrade/,
+    );
+  });
+});
+
+describe("machines and versions change in separate runs", () => {
+  it("a machine joining in the run that changes the version is refused, naming it; either alone passes", () => {
+    const base = buildStack({ machines: 2, kubernetesVersion: "1.35.8" });
+    const grown = buildStack({ machines: 3, kubernetesVersion: "1.35.8" });
+    const upgraded = buildStack({ machines: 2, kubernetesVersion: "1.36.3" });
+    const both = buildStack({ machines: 3, kubernetesVersion: "1.36.3" });
+    assert.deepEqual(checkTransition(base, grown), []);
+    assert.deepEqual(checkTransition(base, upgraded), []);
+    const shrunk = buildStack({ machines: 1, kubernetesVersion: "1.36.3" });
+    assert.deepEqual(checkTransition(base, shrunk), [], "a machine leaving during an upgrade is no newer kubelet");
+    assert.deepEqual(
+      checkTransition(base, both).map((i) => `${i.path}: ${i.message}`),
+      [
+        "machines: worker-2 would join while the cluster moves from 1.35.8 to 1.36.3: add machines and change the version in separate runs",
+      ],
     );
   });
 });

@@ -101,10 +101,12 @@ describe("the plan as plain data", () => {
       "worker-2-kubeadm-join",
     ]);
     // A new version: the control planes one at a time, then kube-proxy and the CNI, then the workers (batches of 1).
+    // Each control plane's certificate renewal follows its upgrade (both nothing without a new value or version).
     assert.deepEqual(after["cp-1-kubernetes-upgrade"], ["cp-1-node-registrations"]);
-    assert.deepEqual(after["cp-2-kubernetes-upgrade"], ["cp-1-kubernetes-upgrade"]);
-    assert.deepEqual(after["cp-3-kubernetes-upgrade"], ["cp-2-kubernetes-upgrade"]);
-    assert.deepEqual(after["cp-1-cluster-network"], ["cp-3-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-1-certificate-renewal"], ["cp-1-kubernetes-upgrade"]);
+    assert.deepEqual(after["cp-2-kubernetes-upgrade"], ["cp-1-certificate-renewal"]);
+    assert.deepEqual(after["cp-3-kubernetes-upgrade"], ["cp-2-certificate-renewal"]);
+    assert.deepEqual(after["cp-1-cluster-network"], ["cp-3-certificate-renewal"]);
     assert.deepEqual(after["cp-1-upgrade-drain-worker-1"], ["cp-1-cluster-network"]);
     assert.deepEqual(after["worker-1-kubernetes-upgrade"], ["cp-1-upgrade-drain-worker-1"]);
     assert.deepEqual(after["cp-1-upgrade-uncordon-worker-1"], ["worker-1-kubernetes-upgrade"]);
@@ -193,10 +195,10 @@ describe("the plan as plain data", () => {
     const cluster = alone.filter((s) => !NODE_STEPS.includes(s.step));
     assert.deepEqual(
       cluster.map((s) => s.id),
-      ["cp-1-kubeadm-init", "cp-1-kubernetes-upgrade", "cp-1-cluster-network"],
+      ["cp-1-kubeadm-init", "cp-1-kubernetes-upgrade", "cp-1-certificate-renewal", "cp-1-cluster-network"],
     );
     assert.deepEqual(cluster[1]!.after, ["cp-1-kubeadm-init"]);
-    assert.deepEqual(cluster[2]!.after, ["cp-1-kubernetes-upgrade"]);
+    assert.deepEqual(cluster[3]!.after, ["cp-1-certificate-renewal"]);
     assert.ok(cluster[0]!.files.some((f) => f.path === "/etc/kubernetes/pki/etcd/ca.key"));
   });
 });

@@ -735,7 +735,7 @@ describe("the CNI step under Pulumi's mocks (3 control planes + 1 worker)", () =
     assert.equal(step.parent, findResource(flannel, "cp-1").resource, "under the first control plane's Node");
     const target = await outputValue(step.props.target as pulumi.Input<Record<string, unknown>>);
     assert.equal(target.host, "192.0.2.10");
-    assert.deepEqual(step.dependsOn, [findResource(flannel, "cp-3-kubernetes-upgrade").resource]);
+    assert.deepEqual(step.dependsOn, [findResource(flannel, "cp-3-certificate-renewal").resource]);
 
     const stack = parse(flannelText());
     const expected = clusterNetworkScripts(resolveCni(stack, DEFAULT_PINS), stack.machines[0] as MachineSpec);

@@ -64,6 +64,7 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       "worker-2-kubeadm-join",
       "cp-1-node-registrations",
       "cp-1-kubernetes-upgrade",
+      "cp-1-certificate-renewal",
       "cp-1-cluster-network",
       // The rollout of a new version, batch by batch (nothing while every machine runs the stack's version).
       "cp-1-upgrade-drain-worker-1",
@@ -238,8 +239,8 @@ describe("Pulumi program with a bastion (mocks)", () => {
   it("gives every target the bastion, its host key pinned and its key secret", async () => {
     const dynamic = resources.filter((r) => DYNAMIC_TYPES.includes(r.type));
     // The node steps, plus kubeadm init, the bootstrap token, the worker's join and registration, kube-proxy, and the
-    // upgrade steps (the control plane's; the worker's drain, its own, its uncordon).
-    assert.equal(dynamic.length, 2 * STEPS.length + 9);
+    // upgrade steps (the control plane's and its certificate renewal; the worker's drain, its own, its uncordon).
+    assert.equal(dynamic.length, 2 * STEPS.length + 10);
     for (const resource of dynamic) {
       const target = await outputValue(resource.props.target as pulumi.Input<Record<string, unknown>>);
       assert.deepEqual(target.bastion, {

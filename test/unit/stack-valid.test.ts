@@ -90,6 +90,7 @@ const DEFAULTS_FOR: Record<string, keyof typeof stackDefaults> = {
   "/properties/artifacts": "ARTIFACT_DEFAULTS",
   "/properties/destroy": "DESTROY_DEFAULTS",
   "/properties/upgrade": "UPGRADE_DEFAULTS",
+  "/properties/certificates": "CERTIFICATE_DEFAULTS",
   "/$defs/ssh": "SSH_DEFAULTS",
   "/$defs/bastion": "BASTION_DEFAULTS",
   "/$defs/machine": "MACHINE_DEFAULTS",
