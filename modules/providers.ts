@@ -8,3 +8,4 @@ export { clusterPkiProvider } from "./pki/cluster-pki";
 export { etcdPkiProvider } from "./pki/etcd-pki";
 export { vmHostKeysProvider } from "./pki/vm-host-keys";
 export { clusterFactsProvider } from "./components/cluster-facts";
+export { adminCertificateProvider } from "./pki/admin-certificate";

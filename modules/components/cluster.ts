@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { apiServerUrl } from "../cluster-config";
 import { etcdClusterOf } from "../etcd";
 import { DEFAULT_PINS, type Pins } from "../pins";
-import { adminKubeconfig, certificateExpiry, ClusterPki, EtcdPki } from "../pki";
+import { AdminCertificate, adminKubeconfig, certificateExpiry, ClusterPki, EtcdPki } from "../pki";
 import { planCluster, usesSecrets, type PlannedStep } from "../plan";
 import { clusterFacts, type Role, type StackSpec } from "../stack";
 import type { SecretLookup } from "./connection";
@@ -121,10 +121,11 @@ export class Cluster extends pulumi.ComponentResource {
       ]),
     );
 
-    const pki = new ClusterPki(
-      `${name}-pki`,
-      { clusterName: stack.cluster.name, renewal: stack.certificates.renewal },
-      afterFacts,
+    const pki = new ClusterPki(`${name}-pki`, { clusterName: stack.cluster.name }, afterFacts);
+    const admin = new AdminCertificate(
+      `${name}-admin-certificate`,
+      { caCert: pki.caCert, caKey: pki.caKey, renewal: stack.certificates.renewal },
+      { parent: this },
     );
     const etcd = etcdClusterOf(stack);
     const etcdPki =
@@ -154,13 +155,13 @@ export class Cluster extends pulumi.ComponentResource {
     this.apiEndpoint = input.known ? input.known.apply(apiServerUrl) : pulumi.output(apiServerUrl(stack));
     this.adminKubeconfig = pulumi.secret(
       pulumi
-        .all([pki.caCert, pki.adminCert, pki.adminKey, this.apiEndpoint])
+        .all([pki.caCert, admin.cert, admin.key, this.apiEndpoint])
         .apply(([caCert, clientCert, clientKey, server]) =>
           adminKubeconfig({ clusterName: stack.cluster.name, server, caCert, clientCert, clientKey }),
         ),
     );
     this.certificateExpiry = pulumi
-      .all([pki.caCert, pki.frontProxyCaCert, pki.etcdCaCert, pulumi.unsecret(pki.adminCert), etcdPki?.caCert])
+      .all([pki.caCert, pki.frontProxyCaCert, pki.etcdCaCert, pulumi.unsecret(admin.cert), etcdPki?.caCert])
       .apply(([ca, frontProxy, etcdCa, admin, externalEtcdCa]) => {
         const certificates: [string, string][] = [
           ["ca", ca],

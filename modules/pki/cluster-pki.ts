@@ -47,8 +47,6 @@ const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 export interface ClusterPkiInputs {
   /** Cluster name (an RFC 1123 label): part of the resource id; changing it replaces the PKI. */
   clusterName: string;
-  /** Stack `certificates.renewal`: a new value reissues the admin client certificate (the CAs stay). */
-  renewal?: string;
 }
 
 /** The state Pulumi records. Private keys and `bootstrapToken` are secrets. */
@@ -124,7 +122,7 @@ function createCa(commonName: string, now: number): Issued {
 }
 
 /** The admin client certificate (clientAuth), signed by the Kubernetes CA. */
-function issueAdmin(ca: Issued, now: number): Issued {
+export function issueAdmin(ca: Issued, now: number): Issued {
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
   const keys = forge.pki.rsa.generateKeyPair({ bits: RSA_BITS });
@@ -159,7 +157,7 @@ function createServiceAccountKeys(): { key: string; pub: string } {
 
 /**
  * Generates what `olds` lacks and keeps everything it has (an update never regenerates recorded material; the admin
- * certificate is reissued only when the CA it was signed by is new, or `renewal` changed).
+ * certificate is reissued only when the CA it was signed by is new).
  */
 function converge(news: ClusterPkiInputs, olds?: Partial<ClusterPkiOutputs>): ClusterPkiOutputs {
   const now = Date.now();
@@ -167,16 +165,13 @@ function converge(news: ClusterPkiInputs, olds?: Partial<ClusterPkiOutputs>): Cl
   const ca = keep(olds?.caCert, olds?.caKey) ?? createCa("kubernetes", now);
   const frontProxy = keep(olds?.frontProxyCaCert, olds?.frontProxyCaKey) ?? createCa("front-proxy-ca", now);
   const etcd = keep(olds?.etcdCaCert, olds?.etcdCaKey) ?? createCa("etcd-ca", now);
-  const renewed = (olds?.renewal ?? "") !== (news.renewal ?? "");
-  const admin =
-    (olds?.caCert === ca.cert && !renewed ? keep(olds?.adminCert, olds?.adminKey) : undefined) ?? issueAdmin(ca, now);
+  const admin = (olds?.caCert === ca.cert ? keep(olds?.adminCert, olds?.adminKey) : undefined) ?? issueAdmin(ca, now);
   const sa =
     olds?.serviceAccountKey && olds.serviceAccountPub
       ? { key: olds.serviceAccountKey, pub: olds.serviceAccountPub }
       : createServiceAccountKeys();
   return {
     clusterName: news.clusterName,
-    renewal: news.renewal ?? "",
     caCert: ca.cert,
     caKey: ca.key,
     frontProxyCaCert: frontProxy.cert,
@@ -212,8 +207,7 @@ export const clusterPkiProvider: ClusterPkiProvider = {
     if (olds.clusterName !== news.clusterName) {
       return { changes: true, replaces: ["clusterName"], deleteBeforeReplace: false };
     }
-    // A new renewal value: an update that reissues the admin certificate.
-    return { changes: (olds.renewal ?? "") !== (news.renewal ?? ""), replaces: [] };
+    return { changes: false, replaces: [] };
   },
   async create(inputs) {
     return { id: `${inputs.clusterName}-cluster-pki`, outs: converge(inputs) };
@@ -222,7 +216,7 @@ export const clusterPkiProvider: ClusterPkiProvider = {
   async read(id, props) {
     return { id, props };
   },
-  // Keeps everything recorded but what a new renewal value reissues.
+  // Only reached if the engine updates without a diff's say-so: keeps everything recorded.
   async update(_id, olds, news) {
     return { outs: converge(news, olds) };
   },
@@ -234,8 +228,6 @@ export const clusterPkiProvider: ClusterPkiProvider = {
 /** Arguments of a ClusterPki resource. */
 export interface ClusterPkiArgs {
   clusterName: pulumi.Input<string>;
-  /** Stack `certificates.renewal` (see ClusterPkiInputs). */
-  renewal?: pulumi.Input<string>;
 }
 
 /** Outputs of ClusterPki that are Pulumi secrets. */
@@ -267,7 +259,6 @@ export class ClusterPki extends pulumi.dynamic.Resource {
   constructor(name: string, args: ClusterPkiArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
       clusterName: args.clusterName,
-      renewal: args.renewal ?? "",
       caCert: undefined,
       caKey: undefined,
       frontProxyCaCert: undefined,

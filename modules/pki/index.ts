@@ -39,3 +39,10 @@ export {
   type VmHostKeysProvider,
 } from "./vm-host-keys";
 export { certificateExpiry } from "./expiry";
+export {
+  AdminCertificate,
+  adminCertificateProvider,
+  type AdminCertificateInputs,
+  type AdminCertificateOutputs,
+  type AdminCertificateProvider,
+} from "./admin-certificate";

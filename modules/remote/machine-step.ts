@@ -86,13 +86,18 @@ function sha256Of(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
-/** "644" and "0644" are the same mode. */
+/** "644" and "0644" are the same mode (a mode not known yet, in a preview, is kept as it comes). */
 function normalMode(mode: string): string {
-  return mode.padStart(4, "0");
+  return typeof mode === "string" ? mode.padStart(4, "0") : mode;
 }
 
-/** The hash of what the files should be (paths, modes, owners, contents' sha256): the script's file trigger. */
+/**
+ * The hash of what the files should be (paths, modes, owners, contents' sha256): the script's file trigger. In a
+ * preview, a file made of values not known yet (secrets a PKI update will make) is no record: the hash is then that
+ * of nothing known, which differs from every recorded one.
+ */
 export function appliedHash(files: Record<string, StepFileState>): string {
+  if (Object.values(files).some((f) => !isRecord(f) || typeof f.mode !== "string")) return "unknown";
   const lines = Object.keys(files)
     .sort()
     .map((path) => {

@@ -73,6 +73,8 @@ function fakeEtcdPki(inputs: Record<string, unknown>): Record<string, unknown> {
 }
 
 export const VM_HOST_KEYS_TYPE = "pulumi-nodejs:dynamic/nodeforge:VmHostKeys";
+/** The admin kubeconfig's certificate: the fake PKI's admin certificate and key. */
+export const ADMIN_CERTIFICATE_TYPE = "pulumi-nodejs:dynamic/nodeforge:AdminCertificate";
 
 let installed = false;
 export const registered: RegisteredResource[] = [];
@@ -94,7 +96,9 @@ export function installMocks(): void {
               ? fakeEtcdPki(inputs)
               : args.type === VM_HOST_KEYS_TYPE
                 ? convergeHostKeys({ vms: inputs.vms as string[] })
-                : {};
+                : args.type === ADMIN_CERTIFICATE_TYPE
+                  ? { cert: FAKE_CLUSTER_PKI.adminCert, key: FAKE_CLUSTER_PKI.adminKey }
+                  : {};
         return { id: `${args.name}-id`, state: { ...args.inputs, ...generated } };
       },
       call(args) {

@@ -82,8 +82,8 @@ describe("Pulumi program on a 3-machine stack (mocks)", () => {
       bootstrap.sort(),
     );
     assert.equal(commands().length, 3 * STEPS.length + bootstrap.length);
-    // Nothing else: the Cluster, its PKI, its recorded facts and a Node per machine.
-    assert.equal(resources.length, commands().length + 1 + 1 + 1 + 3);
+    // Nothing else: the Cluster, its PKI, the admin's certificate, its recorded facts and a Node per machine.
+    assert.equal(resources.length, commands().length + 1 + 1 + 1 + 1 + 3);
   });
 
   it("carries each managed file in its step's files, by path", async () => {
