@@ -133,13 +133,23 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     const preview = await pulumi().preview();
     const steps = everyStep(lab(), 3, "create");
     // One resource per planned step: 4 node steps a machine; kubeadm init, the token, 2 joins, the registrations and
-    // the cluster network (kube-proxy and flannel): 18 on 3 machines, 6 a machine.
-    assert.equal(steps.length, 18);
-    // One resource per step, besides the Cluster, its PKI, one Node component a machine and the engine's default
-    // provider for dynamic resources.
+    // the cluster network (kube-proxy and flannel); the control plane's upgrade and certificate renewal, each worker's
+    // drain, upgrade and uncordon (nothing while the machines run the stack's version): 26 on 3 machines.
+    assert.equal(steps.length, 26);
+    // One resource per step, besides the Cluster, its PKI, the admin's certificate, its recorded facts, one Node
+    // component a machine and the engine's default provider for dynamic resources.
     assert.deepEqual(
       changed(preview).filter((c) => !steps.includes(c)),
-      ["cp-1:create", "default:create", "lab-pki:create", "lab:create", "worker-1:create", "worker-2:create"],
+      [
+        "cp-1:create",
+        "default:create",
+        "lab-admin-certificate:create",
+        "lab-facts:create",
+        "lab-pki:create",
+        "lab:create",
+        "worker-1:create",
+        "worker-2:create",
+      ],
     );
     assert.deepEqual(
       changed(preview).filter((c) => steps.includes(c)),
@@ -314,12 +324,14 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     log(`pulumi up, one machine added: ${added.seconds.toFixed(1)} s`);
     /** Whether a change is one of the newcomer's resources (its Node component, its steps). */
     const ofNewcomer = (c: string) => c.startsWith(`${newcomer.name}-`) || c.startsWith(`${newcomer.name}:`);
-    // Elsewhere only the first control plane's token, issued afresh for the new machine, and its Node awaited.
+    // Elsewhere only the first control plane's token, issued afresh for the new machine, its Node awaited, the
+    // newcomer's drain and uncordon for a later upgrade (nothing to do now), and the machines the facts record.
     const onFirst = ["cp-1-bootstrap-token:update", "cp-1-node-registrations:update"];
     const onFirstRuns = ["bootstrap-token update", "node-registrations update"];
+    const upgradeSteps = [`cp-1-upgrade-drain-${newcomer.name}`, `cp-1-upgrade-uncordon-${newcomer.name}`];
     assert.deepEqual(
       changed(added).filter((c) => !ofNewcomer(c)),
-      onFirst,
+      [...onFirst, ...upgradeSteps.map((id) => `${id}:create`), "lab-facts:update"],
     );
     const newcomerAdded = changed(added).filter(ofNewcomer);
     assert.deepEqual(newcomerAdded, [
@@ -327,13 +339,15 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
       `${newcomer.name}-install-containerd:create`,
       `${newcomer.name}-install-kubelet:create`,
       `${newcomer.name}-kubeadm-join:create`,
+      `${newcomer.name}-kubernetes-upgrade:create`,
       `${newcomer.name}-preflight:create`,
       `${newcomer.name}:create`,
     ]);
     assert.equal((await inMachine(newcomer, "systemctl is-active containerd.service")).trim(), "active");
     for (const [i, machine] of others.entries()) {
       const fresh = (await scriptRuns(machine)).slice(runs[i]!.length);
-      assert.deepEqual(fresh, machine.name === "cp-1" ? onFirstRuns : []);
+      const upgradeRuns = ["upgrade-drain create", "upgrade-uncordon create"];
+      assert.deepEqual(fresh, machine.name === "cp-1" ? [...onFirstRuns, ...upgradeRuns] : []);
     }
 
     pulumi().writeStackFile(stackYaml(lab(), 3, extra));
@@ -341,7 +355,7 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     log(`pulumi up, that machine removed: ${removed.seconds.toFixed(1)} s`);
     assert.deepEqual(
       changed(removed).filter((c) => !ofNewcomer(c)),
-      onFirst,
+      [...onFirst, ...upgradeSteps.map((id) => `${id}:delete`), "lab-facts:update"],
       changed(removed).join(),
     );
     // Everything that was added goes again, deleted.
@@ -351,7 +365,11 @@ describe("the real Pulumi engine on real machines", { timeout: 2_400_000 }, () =
     );
     const cpRuns = (await scriptRuns(machine0())).slice(runs[0]!.length);
     // Added, then removed: the token issued afresh and the registrations run each time (the second drained it).
-    assert.deepEqual(cpRuns, [...onFirstRuns, ...onFirstRuns], "drained on cp-1");
+    assert.deepEqual(
+      cpRuns,
+      [...onFirstRuns, "upgrade-drain create", "upgrade-uncordon create", ...onFirstRuns],
+      "drained on cp-1",
+    );
     assert.equal(await inMachine(machine0(), "cat /var/lib/nodeforge/registered-nodes"), "worker-1\nworker-2\n");
     const leftovers = await inMachine(
       newcomer,
