@@ -1,11 +1,12 @@
 // Runs the compiled test files (build/test/<suite>/**/*.test.js) with Node's test runner.
-// Usage: node test/run.mjs [unit|integration ...]; no argument runs every suite.
+// Usage: node test/run.mjs [unit|integration|upgrade ...]; no argument runs every suite, in that order: the upgrade
+// suite last, since it needs the previous Kubernetes minor that .ci/run builds in the background meanwhile.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
 const suites = process.argv.slice(2);
-const chosen = suites.length > 0 ? suites : ["unit", "integration"];
+const chosen = suites.length > 0 ? suites : ["unit", "integration", "upgrade"];
 
 function collect(dir) {
   let files = [];
@@ -17,7 +18,7 @@ function collect(dir) {
   return files;
 }
 
-const files = chosen.flatMap((suite) => collect(join("build", "test", suite))).sort();
+const files = chosen.flatMap((suite) => collect(join("build", "test", suite)).sort());
 if (files.length === 0) {
   console.error(`no test files found for: ${chosen.join(", ")}`);
   process.exit(1);

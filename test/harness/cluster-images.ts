@@ -37,18 +37,25 @@ interface ImageRecipe {
 
 const PATH_ENV = "PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-function recipes(arch: Arch): ImageRecipe[] {
-  const kube = (name: "kube-apiserver" | "kube-controller-manager" | "kube-scheduler"): ImageRecipe => {
-    const binary = builtBinary(KUBERNETES_BUILD_VERSION, arch, name);
-    if (!binary) throw new Error(`no ${name} v${KUBERNETES_BUILD_VERSION} built: run \`bash .ci/install-kubernetes\``);
-    return { repository: name, tag: `v${KUBERNETES_BUILD_VERSION}`, files: { [binary]: `usr/local/bin/${name}` } };
-  };
+type ComponentName = "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy";
+
+/** The image of a Kubernetes component at `version`: its binary from that version's build. */
+function componentRecipe(name: ComponentName, version: string, arch: Arch): ImageRecipe {
+  const binary = builtBinary(version, arch, name);
+  if (!binary) throw new Error(`no ${name} v${version} built: run \`bash .ci/install-kubernetes\``);
+  return { repository: name, tag: `v${version}`, files: { [binary]: `usr/local/bin/${name}` } };
+}
+
+/** The control plane's images of each Kubernetes version, and the etcd and CoreDNS the lab's kubeadm deploys. */
+function recipes(arch: Arch, versions: readonly string[]): ImageRecipe[] {
   const etcd = componentDir("etcd");
   const coredns = componentDir("coredns");
   return [
-    kube("kube-apiserver"),
-    kube("kube-controller-manager"),
-    kube("kube-scheduler"),
+    ...versions.flatMap((version) =>
+      (["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const).map((name) =>
+        componentRecipe(name, version, arch),
+      ),
+    ),
     {
       // kubeadm's etcd image tag: the etcd version and the image's own revision (-0).
       repository: "etcd",
@@ -120,19 +127,12 @@ async function ensureUserlandImage(recipe: ImageRecipe, arch: Arch): Promise<Clu
 }
 
 /** The images on a Debian userland: kube-proxy, and flannel's two (the daemon, the CNI plugin's installer). */
-function userlandRecipes(arch: Arch): ImageRecipe[] {
-  const kubeProxy = builtBinary(KUBERNETES_BUILD_VERSION, arch, "kube-proxy");
-  if (!kubeProxy)
-    throw new Error(`no kube-proxy v${KUBERNETES_BUILD_VERSION} built: run \`bash .ci/install-kubernetes\``);
+function userlandRecipes(arch: Arch, versions: readonly string[]): ImageRecipe[] {
   const flannel = componentDir("flannel");
   const flannelCni = componentDir("flannel-cni");
   const manifestTag = (image: string): string => flannelManifestImageTag(join(flannel, "kube-flannel.yml"), image);
   return [
-    {
-      repository: "kube-proxy",
-      tag: `v${KUBERNETES_BUILD_VERSION}`,
-      files: { [kubeProxy]: "usr/local/bin/kube-proxy" },
-    },
+    ...versions.map((version) => componentRecipe("kube-proxy", version, arch)),
     {
       registry: "ghcr.io",
       repository: "flannel-io/flannel",
@@ -184,26 +184,63 @@ async function ensureImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImag
   return { registry: "registry.k8s.io", repository: recipe.repository, tag: recipe.tag, path: join(dir, "image.tar") };
 }
 
-/** Every image of a kubeadm control plane, built once. */
-export async function ensureClusterImages(arch: Arch): Promise<ClusterImage[]> {
-  const pause = await ensurePauseImage(arch);
-  const images: ClusterImage[] = [
-    {
-      registry: "registry.k8s.io",
-      repository: "pause",
-      tag: pause.ref.slice(pause.ref.lastIndexOf(":") + 1),
-      path: pause.path,
-    },
-  ];
-  for (const recipe of recipes(arch)) images.push(await ensureImage(recipe, arch));
-  for (const recipe of userlandRecipes(arch)) images.push(await ensureUserlandImage(recipe, arch));
+/**
+ * Every image a kubeadm control plane of each of `versions` runs (default the lab's build), built once: what each
+ * version's own kubeadm lists (`kubeadm config images list`). The lab builds one etcd and one CoreDNS, those the
+ * lab's kubeadm deploys; an older kubeadm asks for older tags of them (1.35.8: etcd 3.6.6-0, CoreDNS v1.13.1), which
+ * the registry serves as the same images under those tags too (kubeadm's upgrade then restarts etcd and CoreDNS on
+ * the same programs): building each release of them would add minutes to every cold run for no other check.
+ */
+export async function ensureClusterImages(
+  arch: Arch,
+  versions: readonly string[] = [KUBERNETES_BUILD_VERSION],
+): Promise<ClusterImage[]> {
+  const images: ClusterImage[] = [];
+  for (const version of versions) {
+    const pause = await ensurePauseImage(arch, version);
+    const tag = pause.ref.slice(pause.ref.lastIndexOf(":") + 1);
+    if (!images.some((image) => image.repository === "pause" && image.tag === tag)) {
+      images.push({ registry: "registry.k8s.io", repository: "pause", tag, path: pause.path });
+    }
+  }
+  for (const recipe of recipes(arch, versions)) images.push(await ensureImage(recipe, arch));
+  for (const recipe of userlandRecipes(arch, versions)) images.push(await ensureUserlandImage(recipe, arch));
+  for (const version of versions) {
+    for (const wanted of await kubeadmImages(version, arch)) {
+      if (images.some((image) => image.repository === wanted.repository && image.tag === wanted.tag)) continue;
+      const same = images.find((image) => image.repository === wanted.repository);
+      if (!same || !["etcd", "coredns/coredns"].includes(wanted.repository)) {
+        throw new Error(`kubeadm v${version} runs registry.k8s.io/${wanted.repository}:${wanted.tag}: no such image`);
+      }
+      images.push({ ...same, tag: wanted.tag });
+    }
+  }
   return images;
 }
 
-/** Pushes the control plane's images into the lab's registry; returns `repository:tag` of each. */
-export async function pushClusterImages(registry: ImageRegistry, arch: Arch): Promise<string[]> {
+/** The registry.k8s.io images (`repository`, `tag`) kubeadm of `version` runs, as its build lists them. */
+async function kubeadmImages(version: string, arch: Arch): Promise<{ repository: string; tag: string }[]> {
+  const kubeadm = builtBinary(version, arch, "kubeadm");
+  if (!kubeadm) throw new Error(`no kubeadm v${version} built: run \`bash .ci/install-kubernetes\``);
+  const listed = await execChecked(kubeadm, ["config", "images", "list", "--kubernetes-version", `v${version}`]);
+  return listed
+    .trim()
+    .split("\n")
+    .map((ref) => {
+      const match = /^registry\.k8s\.io\/(.+):([^:]+)$/.exec(ref.trim());
+      if (!match) throw new Error(`kubeadm v${version} config images list: unexpected image ${ref}`);
+      return { repository: match[1]!, tag: match[2]! };
+    });
+}
+
+/** Pushes the control planes' images of `versions` into the lab's registry; returns `repository:tag` of each. */
+export async function pushClusterImages(
+  registry: ImageRegistry,
+  arch: Arch,
+  versions?: readonly string[],
+): Promise<string[]> {
   const pushed: string[] = [];
-  for (const image of await ensureClusterImages(arch)) {
+  for (const image of await ensureClusterImages(arch, versions)) {
     await registry.push(image.path, image.repository, image.tag);
     pushed.push(`${image.repository}:${image.tag}`);
   }

@@ -6,12 +6,26 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DEFAULT_PINS, type KubeBinary } from "../../modules/pins";
+import { projectRoot } from "../../modules/project-root";
 import type { Arch } from "../../modules/stack/types";
 import { writeOciImage } from "./oci-image";
-import { buildCached, CACHE_ROOT, removeTree } from "./rootfs";
+import { buildCached, CACHE_ROOT, execChecked, removeTree } from "./rootfs";
 
 /** The Kubernetes version .ci/kubernetes/go.mod builds. */
 export const KUBERNETES_BUILD_VERSION = "1.36.3";
+
+/** The minor before it, which .ci/kubernetes-previous/go.mod builds: where the upgrade test's cluster starts. */
+export const KUBERNETES_PREVIOUS_VERSION = "1.35.8";
+
+/**
+ * Builds the previous minor (Kubernetes and the containerd its pins name) unless it is built; .ci/run starts that
+ * build in the background while the other suites run, and this waits for it under the script's lock.
+ */
+export async function ensurePreviousKubernetes(log: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  await execChecked("bash", [join(projectRoot(), ".ci", "install-previous-kubernetes")]);
+  log(`Kubernetes ${KUBERNETES_PREVIOUS_VERSION} built: ${((Date.now() - started) / 1000).toFixed(1)} s waited`);
+}
 
 function buildRoot(version: string): string {
   return join(CACHE_ROOT, "kubernetes", `v${version}`);
@@ -108,12 +122,15 @@ export interface PauseImage {
   ref: string;
 }
 
-/** The pause image of the build, cached under CACHE_ROOT/image/; its ref is the one containerd is configured with. */
-export async function ensurePauseImage(arch: Arch): Promise<PauseImage> {
-  const root = buildRoot(KUBERNETES_BUILD_VERSION);
+/**
+ * The pause image of a Kubernetes build (default the lab's), cached under CACHE_ROOT/image/; its ref is the one
+ * containerd is configured with.
+ */
+export async function ensurePauseImage(arch: Arch, kubernetesVersion = KUBERNETES_BUILD_VERSION): Promise<PauseImage> {
+  const root = buildRoot(kubernetesVersion);
   const version = readFileSync(join(root, "pause", "VERSION"), "utf8").trim();
   const ref = `registry.k8s.io/pause:${version}`;
-  const pinned = DEFAULT_PINS.kubernetes[KUBERNETES_BUILD_VERSION]?.pauseImage;
+  const pinned = DEFAULT_PINS.kubernetes[kubernetesVersion]?.pauseImage;
   if (pinned !== ref) throw new Error(`pause: the build made ${ref}, the pins name ${String(pinned)}`);
   const dir = join(CACHE_ROOT, "image", `pause-${version}-${arch}`);
   await buildCached(dir, async (temp) => {

@@ -68,6 +68,11 @@ export interface MachineOptions {
    * it (cluster-images.ts), for stacks that mirror registry.k8s.io to it.
    */
   imageRegistry?: boolean;
+  /**
+   * With `imageRegistry`: the Kubernetes versions whose control-plane images it holds (default the lab's build;
+   * the upgrade test's lab holds the previous minor's too).
+   */
+  kubernetesVersions?: string[];
   /** Progress lines (timings); default: none. */
   log?: (line: string) => void;
   /** Debian packages the local apt repository serves besides MIRROR_PACKAGES (e.g. a test's own), with dependencies. */
@@ -654,7 +659,8 @@ export async function startMachines(count: number, options: MachineOptions = {})
     if (options.imageRegistry) {
       const started = Date.now();
       registry = await startImageRegistry(network.hostAddress, join(runDir, "registry"));
-      const pushed = await pushClusterImages(registry, (await hostArch()) === "arm64" ? "arm64" : "amd64");
+      const arch = (await hostArch()) === "arm64" ? "arm64" : "amd64";
+      const pushed = await pushClusterImages(registry, arch, options.kubernetesVersions);
       log(`image registry ${registry.host}: ${pushed.join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
     const clientKeyPath = join(runDir, "client_key");
