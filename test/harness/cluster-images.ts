@@ -5,16 +5,19 @@
  * kubeadm deploys, CoreDNS, the pause image, and flannel's two images under the ghcr.io names its manifest pulls.
  * kube-proxy and flanneld program the kernel with iptables or nft, so their images are, like upstream's
  * distroless-iptables one, a Debian userland with those tools: the lab's Debian rootfs with Debian's iptables,
- * nftables and conntrack packages installed. Cached under CACHE_ROOT/image/.
+ * nftables and conntrack packages installed. flannel's CNI plugin image only has its plugin copied out by `cp`:
+ * busybox's, as upstream's Alpine one has (a Debian userland there was 188 MB more for every node to pull, minutes
+ * in a TCG VM). Cached under CACHE_ROOT/image/.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Arch } from "../../modules/stack/types";
 import type { ImageRegistry } from "./image-registry";
 import { builtBinary, componentDir, ensurePauseImage, KUBERNETES_BUILD_VERSION } from "./kubernetes-build";
-import { writeOciImage } from "./oci-image";
+import { writeLayerTar, writeOciImage } from "./oci-image";
 import { downloadWithDependencies } from "./apt-mirror";
 import { buildCached, CACHE_ROOT, ensureRootfs, execChecked, removeTree, sha256Hex } from "./rootfs";
+import { ensureBusybox } from "./tiny-image";
 
 /** An image by its registry (registry.k8s.io, ghcr.io), its path there (`coredns/coredns`) and tag. */
 export interface ClusterImage {
@@ -85,12 +88,13 @@ function imageDir(recipe: ImageRecipe, arch: Arch, base = ""): string {
 const NETFILTER_PACKAGES = ["iptables", "nftables", "conntrack"];
 
 /**
- * An image on a Debian userland: the lab's rootfs with the netfilter tools installed in a chroot, and `recipe`'s
- * files (kube-proxy and flannel programs the kernel with them; flannel's init containers also run `cp`).
+ * The layer every userland image starts from: the lab's rootfs with the netfilter tools installed in a chroot
+ * (kube-proxy and flannel program the kernel with them; flannel's init containers also run `cp`), built once, so
+ * kube-proxy's and flannel's images share it and a node pulls it once.
  */
-async function ensureUserlandImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImage> {
+async function ensureUserlandLayer(): Promise<{ path: string; key: string }> {
   const rootfs = await ensureRootfs();
-  const dir = imageDir(recipe, arch, rootfs.key);
+  const dir = join(CACHE_ROOT, "image", `netfilter-userland-${rootfs.key}`);
   await buildCached(dir, async (temp) => {
     mkdirSync(temp);
     const stage = join(temp, "stage");
@@ -101,35 +105,23 @@ async function ensureUserlandImage(recipe: ImageRecipe, arch: Arch): Promise<Clu
     const files = readdirSync(debs).filter((file) => file.endsWith(".deb"));
     await execChecked("chroot", [stage, "dpkg", "-i", ...files.map((file) => `/var/tmp/debs/${file}`)]);
     await removeTree(debs);
-    for (const [from, to] of Object.entries(recipe.files)) {
-      mkdirSync(join(stage, to, ".."), { recursive: true });
-      copyFileSync(from, join(stage, to));
-    }
-    await writeOciImage(
-      {
-        stage,
-        // The machine's /dev, /proc and /sys stay out: the runtime mounts its own.
-        entries: readdirSync(stage).filter((entry) => !["dev", "proc", "sys"].includes(entry)),
-        ref: `${recipe.registry ?? "registry.k8s.io"}/${recipe.repository}:${recipe.tag}`,
-        arch,
-        config: { Env: [PATH_ENV], ...(recipe.entrypoint ? { Entrypoint: recipe.entrypoint } : {}) },
-      },
-      join(temp, "image.tar"),
-    );
+    // The machine's /dev, /proc and /sys stay out: the runtime mounts its own.
+    const entries = readdirSync(stage).filter((entry) => !["dev", "proc", "sys"].includes(entry));
+    await writeLayerTar(stage, entries, join(temp, "layer.tar"));
     await removeTree(stage);
   });
-  return {
-    registry: recipe.registry ?? "registry.k8s.io",
-    repository: recipe.repository,
-    tag: recipe.tag,
-    path: join(dir, "image.tar"),
-  };
+  return { path: join(dir, "layer.tar"), key: rootfs.key };
 }
 
-/** The images on a Debian userland: kube-proxy, and flannel's two (the daemon, the CNI plugin's installer). */
+/** An image of `recipe`'s files on the netfilter userland layer. */
+async function ensureUserlandImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImage> {
+  const base = await ensureUserlandLayer();
+  return ensureImage(recipe, arch, base);
+}
+
+/** The images on a Debian userland: kube-proxy of each version, and flannel's daemon. */
 function userlandRecipes(arch: Arch, versions: readonly string[]): ImageRecipe[] {
   const flannel = componentDir("flannel");
-  const flannelCni = componentDir("flannel-cni");
   const manifestTag = (image: string): string => flannelManifestImageTag(join(flannel, "kube-flannel.yml"), image);
   return [
     ...versions.map((version) => componentRecipe("kube-proxy", version, arch)),
@@ -143,13 +135,18 @@ function userlandRecipes(arch: Arch, versions: readonly string[]): ImageRecipe[]
       },
       entrypoint: ["/opt/bin/flanneld"],
     },
-    {
-      registry: "ghcr.io",
-      repository: "flannel-io/flannel-cni-plugin",
-      tag: manifestTag("flannel-io/flannel-cni-plugin"),
-      files: { [join(flannelCni, "flannel")]: "flannel" },
-    },
   ];
+}
+
+/** flannel's CNI plugin image: the plugin, and busybox as `cp` (busybox runs the applet its file is named). */
+function flannelCniRecipe(busybox: string): ImageRecipe {
+  const manifest = join(componentDir("flannel"), "kube-flannel.yml");
+  return {
+    registry: "ghcr.io",
+    repository: "flannel-io/flannel-cni-plugin",
+    tag: flannelManifestImageTag(manifest, "flannel-io/flannel-cni-plugin"),
+    files: { [join(componentDir("flannel-cni"), "flannel")]: "flannel", [busybox]: "bin/cp" },
+  };
 }
 
 /** The tag flannel's manifest gives `ghcr.io/<image>`: the lab's images carry the names the manifest pulls. */
@@ -159,8 +156,13 @@ export function flannelManifestImageTag(manifest: string, image: string): string
   return match[1];
 }
 
-async function ensureImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImage> {
-  const dir = imageDir(recipe, arch);
+/** An image of `recipe`'s files (on `base`'s layer when given), built once. */
+async function ensureImage(
+  recipe: ImageRecipe,
+  arch: Arch,
+  base?: { path: string; key: string },
+): Promise<ClusterImage> {
+  const dir = imageDir(recipe, arch, base ? `${base.key}:${base.path}` : "");
   await buildCached(dir, async (temp) => {
     mkdirSync(temp);
     const stage = join(temp, "stage");
@@ -173,15 +175,21 @@ async function ensureImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImag
       {
         stage,
         entries,
-        ref: `registry.k8s.io/${recipe.repository}:${recipe.tag}`,
+        ref: `${recipe.registry ?? "registry.k8s.io"}/${recipe.repository}:${recipe.tag}`,
         arch,
+        baseLayer: base?.path,
         config: { Env: [PATH_ENV], ...(recipe.entrypoint ? { Entrypoint: recipe.entrypoint } : {}) },
       },
       join(temp, "image.tar"),
     );
     await removeTree(stage);
   });
-  return { registry: "registry.k8s.io", repository: recipe.repository, tag: recipe.tag, path: join(dir, "image.tar") };
+  return {
+    registry: recipe.registry ?? "registry.k8s.io",
+    repository: recipe.repository,
+    tag: recipe.tag,
+    path: join(dir, "image.tar"),
+  };
 }
 
 /**
@@ -203,7 +211,10 @@ export async function ensureClusterImages(
       images.push({ registry: "registry.k8s.io", repository: "pause", tag, path: pause.path });
     }
   }
-  for (const recipe of recipes(arch, versions)) images.push(await ensureImage(recipe, arch));
+  const busybox = await ensureBusybox(await ensureRootfs());
+  for (const recipe of [...recipes(arch, versions), flannelCniRecipe(busybox)]) {
+    images.push(await ensureImage(recipe, arch));
+  }
   for (const recipe of userlandRecipes(arch, versions)) images.push(await ensureUserlandImage(recipe, arch));
   for (const version of versions) {
     for (const wanted of await kubeadmImages(version, arch)) {

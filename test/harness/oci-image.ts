@@ -1,7 +1,7 @@
 /**
- * Writes a one-layer OCI image as an OCI image-layout tarball (`ctr image import` takes it), by hand: the layer is
- * a tar of `stage` with fixed owners and times, then config, manifest, index.json and oci-layout, packed the same
- * way, so the same files give the same bytes.
+ * Writes an OCI image as an OCI image-layout tarball (`ctr image import` takes it), by hand: its layer is a tar of
+ * `stage` with fixed owners and times (on top of a base layer, when given), then config, manifest, index.json and
+ * oci-layout, packed the same way, so the same files give the same bytes.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,11 @@ export interface OciImageSpec {
   /** The image's name as `ctr image import` records it (io.containerd.image.name). */
   ref: string;
   arch: string;
+  /**
+   * A layer tar (uncompressed, from writeLayerTar) under the image's own: images with the same base share that
+   * layer, so a node pulls it once for all of them.
+   */
+  baseLayer?: string;
   /** The image config's Entrypoint/Cmd/Env, as in an OCI image config. */
   config: { Entrypoint?: string[]; Cmd?: string[]; Env?: string[] };
 }
@@ -32,15 +37,22 @@ function writeBlob(layout: string, content: Buffer): Blob {
 }
 
 /** Writes the image tarball to `out`; a work directory next to it is removed afterwards. */
+/** Writes `entries` of `stage` as a layer tar at `out`, the same bytes for the same files. */
+export async function writeLayerTar(stage: string, entries: string[], out: string): Promise<void> {
+  await execChecked("tar", [...TAR_FLAGS, "-cf", out, "-C", stage, ...entries]);
+}
+
 export async function writeOciImage(spec: OciImageSpec, out: string): Promise<void> {
   const work = mkdtempSync(`${out}.work-`);
   try {
     const layerTar = join(work, "layer.tar");
-    await execChecked("tar", [...TAR_FLAGS, "-cf", layerTar, "-C", spec.stage, ...spec.entries]);
+    await writeLayerTar(spec.stage, spec.entries, layerTar);
     const layout = join(work, "layout");
     mkdirSync(join(layout, "blobs", "sha256"), { recursive: true });
-    // Uncompressed layer: its digest is also its diff_id.
-    const layer = writeBlob(layout, readFileSync(layerTar));
+    // Uncompressed layers: a digest is also the diff_id.
+    const layers = [...(spec.baseLayer ? [spec.baseLayer] : []), layerTar].map((tar) =>
+      writeBlob(layout, readFileSync(tar)),
+    );
     const config = writeBlob(
       layout,
       Buffer.from(
@@ -48,7 +60,7 @@ export async function writeOciImage(spec: OciImageSpec, out: string): Promise<vo
           architecture: spec.arch,
           os: "linux",
           config: spec.config,
-          rootfs: { type: "layers", diff_ids: [layer.digest] },
+          rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
         }),
       ),
     );
@@ -59,7 +71,7 @@ export async function writeOciImage(spec: OciImageSpec, out: string): Promise<vo
           schemaVersion: 2,
           mediaType: "application/vnd.oci.image.manifest.v1+json",
           config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-          layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+          layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer })),
         }),
       ),
     );

@@ -47,6 +47,18 @@ async function buildImage(rootfs: Rootfs, temp: string): Promise<void> {
   await removeTree(work);
 }
 
+/** Debian's static busybox for the rootfs's suite and arch, cached under CACHE_ROOT/image/. */
+export async function ensureBusybox(rootfs: Rootfs): Promise<string> {
+  const dir = join(CACHE_ROOT, "image", `busybox-${rootfs.params.suite}-${rootfs.params.arch}`);
+  await buildCached(dir, async (temp) => {
+    mkdirSync(temp);
+    const work = mkdtempSync(join(temp, "work-"));
+    copyFileSync(await fetchBusybox(rootfs, work), join(temp, "busybox"));
+    await removeTree(work);
+  });
+  return join(dir, "busybox");
+}
+
 /** Returns the cached image tarball, building it first when it is missing. */
 export async function ensureTinyImage(rootfs: Rootfs): Promise<TinyImage> {
   const dir = join(CACHE_ROOT, "image", `tiny-${rootfs.params.suite}-${rootfs.params.arch}`);
