@@ -5,6 +5,7 @@
 export * from "./cni";
 export * from "./endpoint";
 export * from "./kubeadm";
+export * from "./kubeadm-certificates";
 export * from "./kubeadm-resume";
 export * from "./kube-proxy";
 export * from "./kube-vip";

@@ -9,9 +9,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { apiServerUrl } from "../cluster-config";
 import { etcdClusterOf } from "../etcd";
 import { DEFAULT_PINS, type Pins } from "../pins";
-import { AdminCertificate, adminKubeconfig, certificateExpiry, ClusterPki, EtcdPki } from "../pki";
+import { AdminCertificate, adminKubeconfig, ClusterPki, EtcdPki } from "../pki";
 import { planCluster, usesSecrets, type PlannedStep } from "../plan";
 import { clusterFacts, type Role, type StackSpec } from "../stack";
+import { clusterCertificateExpiry } from "./certificate-expiry";
 import type { SecretLookup } from "./connection";
 import { ClusterFacts } from "./cluster-facts";
 import { EtcdMember } from "./etcd-member";
@@ -68,9 +69,10 @@ export class Cluster extends pulumi.ComponentResource {
   /** kubeconfig for the cluster admin (kubeadm:cluster-admins), signed by the cluster CA. A secret. */
   readonly adminKubeconfig: pulumi.Output<string>;
   /**
-   * When nodeforge's certificates expire (ISO 8601, UTC), by name: the CAs it made (`ca`, `front-proxy-ca`, `etcd-ca`
-   * for stacked etcd, `external-etcd-ca`) and the admin kubeconfig's client certificate (`admin`). kubeadm's own
-   * certificates on the control planes last a year from their init, join, last upgrade or renewal.
+   * When the cluster's certificates expire (ISO 8601, UTC), by name: the CAs nodeforge made (`ca`, `front-proxy-ca`,
+   * `etcd-ca` for stacked etcd, `external-etcd-ca`), the admin kubeconfig's client certificate (`admin`), an external
+   * etcd cluster's client and member certificates, and kubeadm's on each control plane as read there after its init,
+   * join, upgrade or renewal and on refresh (`cp-1/apiserver`, `cp-1/etcd-server`, `cp-1/admin.conf`, ...: a year).
    */
   readonly certificateExpiry: pulumi.Output<Record<string, string>>;
 
@@ -160,22 +162,7 @@ export class Cluster extends pulumi.ComponentResource {
           adminKubeconfig({ clusterName: stack.cluster.name, server, caCert, clientCert, clientKey }),
         ),
     );
-    this.certificateExpiry = pulumi
-      .all([pki.caCert, pki.frontProxyCaCert, pki.etcdCaCert, pulumi.unsecret(admin.cert), etcdPki?.caCert])
-      .apply(([ca, frontProxy, etcdCa, admin, externalEtcdCa]) => {
-        const certificates: [string, string][] = [
-          ["ca", ca],
-          ["front-proxy-ca", frontProxy],
-          externalEtcdCa ? ["external-etcd-ca", externalEtcdCa] : ["etcd-ca", etcdCa],
-          ["admin", admin],
-        ];
-        const expiry: Record<string, string> = {};
-        for (const [name, pem] of certificates) {
-          const at = certificateExpiry(pem);
-          if (at) expiry[name] = at;
-        }
-        return expiry;
-      });
+    this.certificateExpiry = clusterCertificateExpiry({ stack, plan, steps: this.steps, pki, admin, etcdPki });
     this.registerOutputs({ nodes: this.nodeSummaries, apiEndpoint: this.apiEndpoint });
   }
 }

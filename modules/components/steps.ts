@@ -117,6 +117,7 @@ export function createStep(
       units: Object.fromEntries(
         step.units.map((u) => [u.name, u.running ? { enabled: true, active: true } : { enabled: true }]),
       ),
+      ...(step.certificates ? { certificates: step.certificates } : {}),
     },
     { parent: host.resource, dependsOn },
   );

@@ -94,6 +94,11 @@ export interface PlannedStep {
   triggers: string[];
   /** The ids of the steps this one runs after. */
   after: string[];
+  /**
+   * Certificates the script makes or renews on the machine (PEM files, kubeconfigs' client certificates), whose
+   * expiry the step reads after it runs and on refresh; absent for none.
+   */
+  certificates?: string[];
 }
 
 /** Whether a planned file's content is secret (mode 0600, a Pulumi secret). */

@@ -13,6 +13,7 @@ import {
   controlPlaneMachines,
   ignoredPreflightErrors,
   KUBELET_KUBECONFIG,
+  kubeadmCertificates,
   STATIC_POD_DIR,
 } from "../cluster-config";
 import type { Pins } from "../pins";
@@ -63,7 +64,7 @@ function machineUpgrade(stack: StackSpec, pins: Pins, machine: MachineSpec, firs
     ownKubeconfig: controlPlane ? ADMIN_KUBECONFIG : KUBELET_KUBECONFIG,
   });
   const role = first ? "kubeadm upgrade apply" : "kubeadm upgrade node";
-  return upgradeStep(
+  const step = upgradeStep(
     machine,
     "kubernetes-upgrade",
     `Upgrade to Kubernetes ${stack.cluster.kubernetesVersion} when it runs another version: ${role}, ` +
@@ -71,6 +72,13 @@ function machineUpgrade(stack: StackSpec, pins: Pins, machine: MachineSpec, firs
     script,
     after,
   );
+  // kubeadm's upgrade renews the control plane's certificates.
+  return controlPlane ? { ...step, certificates: controlPlaneCertificates(stack) } : step;
+}
+
+/** The paths of kubeadm's certificates on a control plane of this stack. */
+function controlPlaneCertificates(stack: StackSpec): string[] {
+  return kubeadmCertificates(!stack.etcd?.external).map((c) => c.path);
 }
 
 /**
@@ -78,7 +86,7 @@ function machineUpgrade(stack: StackSpec, pins: Pins, machine: MachineSpec, firs
  * `certificates.renewal` has a value not applied there yet (preview shows the step's update; nothing otherwise).
  */
 function certificateRenewal(stack: StackSpec, machine: MachineSpec, after: string[]): PlannedStep {
-  return upgradeStep(
+  const step = upgradeStep(
     machine,
     "certificate-renewal",
     "Renew kubeadm's certificates (kubeadm certs renew all) and restart the static pods when certificates.renewal " +
@@ -90,6 +98,8 @@ function certificateRenewal(stack: StackSpec, machine: MachineSpec, after: strin
     }),
     after,
   );
+  // Created once the control plane has joined: its first reading is of the certificates its init or join made.
+  return { ...step, certificates: controlPlaneCertificates(stack) };
 }
 
 /**

@@ -10,6 +10,8 @@
  *   longer has;
  * - refresh: read every file (mode, owner, content's sha256; a plain file's content) and every unit's state back, so
  *   `pulumi refresh` shows which file or unit drifted and the next `pulumi up` puts it back;
+ * - after create, update and refresh: read when the certificates the step names (made by its script, not by
+ *   nodeforge: kubeadm's) expire, into `certificateExpiry`, an output only;
  * - delete: the delete script, then the step's files.
  *
  * A preview's `--diff` names each changed file (`files["/etc/containerd/config.toml"].content`). A file made of
@@ -19,6 +21,7 @@
  */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { readCertificateExpiry } from "./certificate-expiry";
 import { remoteFileProvider, type RemoteFileOutputs } from "./remote-file";
 import { runScript, type RemoteScriptInputs } from "./remote-script";
 import { accessChanged, targetFailures, UNKNOWN } from "./target";
@@ -74,12 +77,16 @@ export interface MachineStepInputs {
   secretContents?: Record<string, string>;
   /** The units the script enables, by name. */
   units?: Record<string, StepUnitState>;
+  /** Certificates (PEM files, or kubeconfigs' client certificates) the script makes or renews, by path. */
+  certificates?: string[];
 }
 
 /** The state Pulumi records: the inputs as last applied (files and units as last seen) and what the files were. */
 export interface MachineStepOutputs extends MachineStepInputs {
   /** Hash of the wanted files at the last create or update: a refresh never changes it, so drift re-runs nothing. */
   applied: string;
+  /** When each of `certificates` expires (ISO 8601, UTC), as last read; a path not on the machine is left out. */
+  certificateExpiry?: Record<string, string>;
 }
 
 function sha256Of(text: string): string {
@@ -289,7 +296,20 @@ async function apply(inputs: MachineStepInputs, olds: MachineStepOutputs | undef
     if (!(path in inputs.files)) await remoteFileProvider.delete("", fileOf(olds!, path, file));
   }
   const units = await convergeUnits(inputs, olds?.units ?? {});
-  return { ...inputs, files, ...(inputs.units ? { units } : {}), applied: appliedHash(inputs.files) };
+  return {
+    ...inputs,
+    files,
+    ...(inputs.units ? { units } : {}),
+    applied: appliedHash(inputs.files),
+    ...(await expiryOf(inputs)),
+  };
+}
+
+/** `certificateExpiry` as the machine has it now, for a step that names certificates. */
+async function expiryOf(props: MachineStepInputs): Promise<{ certificateExpiry?: Record<string, string> }> {
+  const paths = props.certificates ?? [];
+  if (paths.length === 0) return {};
+  return { certificateExpiry: await readCertificateExpiry(props.target, props.step.name, paths) };
 }
 
 /** Reads every file and unit back; a file gone from the machine drops out of `files` (the next up writes it). */
@@ -316,7 +336,7 @@ async function readBack(props: MachineStepOutputs): Promise<MachineStepOutputs> 
       (await unitStateProvider.read("", { ...unitOf(props, unit, want), isEnabled: "" })).props,
     );
   }
-  return { ...props, files, ...(props.units ? { units } : {}) };
+  return { ...props, files, ...(props.units ? { units } : {}), ...(await expiryOf(props)) };
 }
 
 /** The provider's methods with their precise result types. */
@@ -348,6 +368,7 @@ export const machineStepProvider: MachineStepProvider = {
       unitsDiffer(olds, news) ||
       olds.step?.deleteScript !== news.step.deleteScript ||
       olds.step?.name !== news.step.name ||
+      JSON.stringify(olds.certificates ?? []) !== JSON.stringify(news.certificates ?? []) ||
       JSON.stringify(olds.secretContents) !== JSON.stringify(news.secretContents) ||
       accessChanged(olds.target, news.target);
     return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
@@ -391,6 +412,8 @@ export interface MachineStepArgs {
   /** Values whose change runs the script again besides its files and text; never secrets. */
   triggers?: pulumi.Input<string>[];
   units?: Record<string, { enabled: boolean; active?: boolean }>;
+  /** Certificates the script makes or renews, whose expiry the resource reads (`certificateExpiry`). */
+  certificates?: string[];
 }
 
 /** The secret form of each target, made once: a machine's steps share one (and its promises). */
@@ -412,6 +435,8 @@ export class MachineStep extends pulumi.dynamic.Resource {
   declare readonly files: pulumi.Output<Record<string, StepFileState>>;
   /** Absent (undefined) for a step whose script enables no unit. */
   declare readonly units: pulumi.Output<Record<string, StepUnitState> | undefined>;
+  /** When the step's `certificates` expire, by path; undefined for a step that names none. */
+  declare readonly certificateExpiry: pulumi.Output<Record<string, string> | undefined>;
 
   constructor(name: string, args: MachineStepArgs, opts?: pulumi.CustomResourceOptions) {
     const files: Record<string, pulumi.Input<StepFileState>> = {};
@@ -447,6 +472,8 @@ export class MachineStep extends pulumi.dynamic.Resource {
       files,
       ...(Object.keys(secretContents).length > 0 ? { secretContents: pulumi.secret(secretContents) } : {}),
       ...(Object.keys(units).length > 0 ? { units } : {}),
+      // certificateExpiry is an output the provider fills in: undefined here declares it on the resource.
+      ...(args.certificates?.length ? { certificates: args.certificates, certificateExpiry: undefined } : {}),
     };
     const options = pulumi.mergeOptions(opts, { additionalSecretOutputs: ["target", "secretContents"] });
     super(

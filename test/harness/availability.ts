@@ -3,6 +3,7 @@
  * spread over the workers, a Service, a PodDisruptionBudget of minAvailable 1; and, from a machine, a request to
  * the Service's cluster IP and a read of where the replicas run and whether they are Ready, every half second.
  */
+import { shellQuote } from "../../modules/render/shell";
 import { untilOutput } from "./provision";
 import type { Machine } from "./machines";
 
@@ -69,8 +70,8 @@ export interface PollSample {
   /** The answering replica's pod name, or undefined when the request failed. */
   answeredBy?: string;
   error?: string;
-  /** node -> Ready replicas there, or undefined when the API did not answer. */
-  ready?: Record<string, number>;
+  /** Ready replicas, or undefined when the API did not answer. */
+  ready?: number;
   /** Nodes with a replica (Ready or not). */
   nodes?: string[];
 }
@@ -92,7 +93,7 @@ export function availabilityPoll(machine: Machine, serviceIp: string, kubectl: s
     `rm -f ${STOP_FILE} ${ALIVE_FILE}`,
     `while [ ! -e ${STOP_FILE} ]; do`,
     "  now=$(date +%s.%N)",
-    `  if body=$(curl -fsS -m 2 http://${serviceIp}/ 2>&1); then http="ok:$body"; else http="fail:$(printf '%s' "$body" | tr '\\t\\n' '  ' | cut -c1-120)"; fi`,
+    `  if body=$(curl -fsS -m 2 ${shellQuote(`http://${serviceIp}/`)} 2>&1); then http="ok:$body"; else http="fail:$(printf '%s' "$body" | tr '\\t\\n' '  ' | cut -c1-120)"; fi`,
     `  pods=$(timeout 3 ${kubectl} --request-timeout=2s get pods -l app=web -o jsonpath='${pods}' 2>/dev/null) || pods=api-down`,
     `  printf '%s\\t%s\\t%s\\n' "$now" "$http" "$pods"`,
     `  touch ${ALIVE_FILE}`,
@@ -117,13 +118,13 @@ function parseSample(line: string): PollSample {
   if (http.startsWith("ok:")) sample.answeredBy = http.slice(3).trim();
   else sample.error = http.replace(/^fail:/, "");
   if (pods !== "api-down") {
-    sample.ready = {};
-    sample.nodes = [];
-    for (const entry of pods.trim().split(" ").filter(Boolean)) {
-      const [node = "", ready] = entry.split("/");
-      sample.nodes.push(node);
-      sample.ready[node] = (sample.ready[node] ?? 0) + (ready === "True" ? 1 : 0);
-    }
+    const replicas = pods
+      .trim()
+      .split(" ")
+      .filter(Boolean)
+      .map((entry) => entry.split("/"));
+    sample.nodes = replicas.map(([node = ""]) => node);
+    sample.ready = replicas.filter(([, ready]) => ready === "True").length;
   }
   return sample;
 }
@@ -146,8 +147,8 @@ export function summarizePoll(samples: PollSample[], workers: readonly string[])
   const failures = samples
     .filter((sample) => sample.error !== undefined)
     .map((sample) => `${(sample.at - start).toFixed(1)} s: ${sample.error}`);
-  const answered = samples.filter((sample) => sample.ready);
-  const readyCounts = answered.map((sample) => Object.values(sample.ready!).reduce((sum, n) => sum + n, 0));
+  const answered = samples.filter((sample) => sample.ready !== undefined);
+  const readyCounts = answered.map((sample) => sample.ready!);
   const minReady = readyCounts.length > 0 ? Math.min(...readyCounts) : 0;
   const emptiedNodes = workers.filter((worker) =>
     answered.some((sample) => !sample.nodes!.includes(worker) && sample.nodes!.length > 0),

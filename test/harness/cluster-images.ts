@@ -113,12 +113,6 @@ async function ensureUserlandLayer(): Promise<{ path: string; key: string }> {
   return { path: join(dir, "layer.tar"), key: rootfs.key };
 }
 
-/** An image of `recipe`'s files on the netfilter userland layer. */
-async function ensureUserlandImage(recipe: ImageRecipe, arch: Arch): Promise<ClusterImage> {
-  const base = await ensureUserlandLayer();
-  return ensureImage(recipe, arch, base);
-}
-
 /** The images on a Debian userland: kube-proxy of each version, and flannel's daemon. */
 function userlandRecipes(arch: Arch, versions: readonly string[]): ImageRecipe[] {
   const flannel = componentDir("flannel");
@@ -215,7 +209,9 @@ export async function ensureClusterImages(
   for (const recipe of [...recipes(arch, versions), flannelCniRecipe(busybox)]) {
     images.push(await ensureImage(recipe, arch));
   }
-  for (const recipe of userlandRecipes(arch, versions)) images.push(await ensureUserlandImage(recipe, arch));
+  // kube-proxy's and flannel's images share the netfilter userland as their first layer.
+  const userland = await ensureUserlandLayer();
+  for (const recipe of userlandRecipes(arch, versions)) images.push(await ensureImage(recipe, arch, userland));
   for (const version of versions) {
     for (const wanted of await kubeadmImages(version, arch)) {
       if (images.some((image) => image.repository === wanted.repository && image.tag === wanted.tag)) continue;

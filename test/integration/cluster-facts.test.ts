@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { engineStack, type EngineStack } from "../harness/pulumi-engine";
+import { literal } from "../harness/regexp";
 import { stackYaml } from "../harness/stack-builder";
 
 const NO_KEY = "not a key: nothing here connects to a machine";
@@ -31,7 +32,7 @@ describe("recorded cluster facts refuse what a running cluster cannot take, at p
     assert.match(
       down,
       new RegExp(
-        `${engine.stackFile.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: cluster\\.kubernetesVersion: '1\\.35\\.1' ` +
+        `${literal(engine.stackFile)}: cluster\\.kubernetesVersion: '1\\.35\\.1' ` +
           "from the running 1\\.35\\.8 is a downgrade \\(kubeadm cannot roll a cluster back\\); allowed: 1\\.36\\.3, 1\\.36\\.4",
       ),
     );

@@ -10,7 +10,9 @@
  * every machine.
  */
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { after, describe, test } from "node:test";
+import { kubeadmCertificates } from "../../modules/cluster-config";
 import { KUBERNETES_BUILD_VERSION } from "../harness/kubernetes-build";
 import { labClusterYaml, labStackYaml, setLabSiteNetwork } from "../harness/lab-stack";
 import { useMachines, type Machine } from "../harness/machines";
@@ -165,8 +167,23 @@ describe(
         inMachine(cp(), "sha256sum /etc/kubernetes/pki/apiserver.crt /etc/kubernetes/admin.conf");
       const expiry = async () => (await stack.stack.outputs()).certificateExpiry?.value as Record<string, string>;
       const [certsBefore, expiryBefore] = [await apiServerCert(), await expiry()];
-      assert.deepEqual(Object.keys(expiryBefore).sort(), ["admin", "ca", "etcd-ca", "front-proxy-ca"]);
+      // kubeadm's own certificates, read on the control plane, by the names `kubeadm certs check-expiration` gives.
+      const kubeadms = kubeadmCertificates(true).map((c) => `cp-1/${c.name}`);
+      assert.deepEqual(
+        Object.keys(expiryBefore).sort(),
+        ["admin", "ca", "etcd-ca", "front-proxy-ca", ...kubeadms].sort(),
+      );
       assert.ok(Date.parse(expiryBefore.ca!) > Date.now() + 9 * 365 * 86_400_000, "the CA lasts ten years");
+      const onMachine = new X509Certificate(await inMachine(cp(), "cat /etc/kubernetes/pki/apiserver.crt"));
+      assert.equal(
+        expiryBefore["cp-1/apiserver"],
+        new Date(onMachine.validTo).toISOString(),
+        "the API server certificate's expiry as it is on the machine",
+      );
+      for (const name of kubeadms) {
+        const days = (Date.parse(expiryBefore[name]!) - Date.now()) / 86_400_000;
+        assert.ok(days > 364 && days <= 365, `${name} lasts a year from its init: ${days} days left`);
+      }
       const yaml = labStackYaml(lab(), { kubernetesVersion: KUBERNETES_BUILD_VERSION, extra: labClusterYaml(lab()) });
       stack.writeStackFile(`${yaml}certificates:\n  renewal: "2026-12"\n`);
       const preview = await stack.preview();
@@ -191,6 +208,9 @@ describe(
         "the stack's admin certificate reissued",
       );
       assert.equal(expiryAfter.ca, expiryBefore.ca, "the CAs stay");
+      for (const name of kubeadms) {
+        assert.ok(Date.parse(expiryAfter[name]!) > Date.parse(expiryBefore[name]!), `${name} renewed`);
+      }
       // The API server serves its new certificate, and the cluster is whole.
       await untilOutput(
         cp(),

@@ -70,6 +70,16 @@ describe(
           "/registry/configmaps/default/external-etcd-probe",
       );
       assert.equal(keys.trim(), "/registry/configmaps/default/external-etcd-probe");
+      // The etcd cluster's certificates are nodeforge's (two years); kubeadm's read on the control plane lack etcd's.
+      const expiry = (await engine.stack.outputs()).certificateExpiry?.value as Record<string, string>;
+      const names = Object.keys(expiry);
+      for (const name of ["external-etcd-ca", "external-etcd-client", ...ETCD.map((m) => `${m}/etcd-member`)]) {
+        assert.ok(names.includes(name), `${name} in ${names.join(" ")}`);
+      }
+      const days = (Date.parse(expiry[`${ETCD[0]}/etcd-member`]!) - Date.now()) / 86_400_000;
+      assert.ok(days > 729 && days <= 730, `a member's certificate: ${days} days`);
+      assert.ok(names.includes("cp-1/apiserver"));
+      assert.ok(!names.some((n) => n.startsWith("cp-1/etcd-") || n === "etcd-ca"), names.join(" "));
     });
 
     test("pulumi destroy: the node reset, the members' programs, data and user gone", async () => {

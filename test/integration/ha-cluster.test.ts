@@ -107,6 +107,11 @@ describe(
           `etcd on ${name}`,
         );
       }
+      // Each control plane that joined: kubeadm's certificates it made, read there.
+      const expiry = (await pulumi.stack.outputs()).certificateExpiry?.value as Record<string, string>;
+      for (const name of CONTROL_PLANES) {
+        assert.ok(expiry[`${name}/apiserver`] && expiry[`${name}/etcd-server`], `${name}'s certificates read`);
+      }
     });
 
     test("the first control plane cut off: the API answers through the endpoint, a new pod runs; back, it is Ready", async () => {

@@ -201,4 +201,21 @@ describe("the plan as plain data", () => {
     assert.deepEqual(cluster[3]!.after, ["cp-1-certificate-renewal"]);
     assert.ok(cluster[0]!.files.some((f) => f.path === "/etc/kubernetes/pki/etcd/ca.key"));
   });
+
+  it("each control plane's upgrade and renewal read kubeadm's certificates there; etcd's only where kubeadm runs it", () => {
+    const reading = (plan: typeof haPlan) =>
+      plan.filter((s) => s.certificates).map((s) => [s.id, s.certificates!.length] as const);
+    // The HA example's etcd is external: its certificates are nodeforge's (EtcdPki), not read on the control planes.
+    assert.deepEqual(reading(haPlan), [
+      ["cp-1-kubernetes-upgrade", 7],
+      ["cp-1-certificate-renewal", 7],
+      ["cp-2-kubernetes-upgrade", 7],
+      ["cp-2-certificate-renewal", 7],
+      ["cp-3-kubernetes-upgrade", 7],
+      ["cp-3-certificate-renewal", 7],
+    ]);
+    const stacked = planCluster(plain).find((s) => s.id === "cp-1-certificate-renewal")!;
+    assert.ok(stacked.certificates!.includes("/etc/kubernetes/pki/etcd/server.crt"));
+    assert.ok(stacked.certificates!.includes("/etc/kubernetes/admin.conf"));
+  });
 });

@@ -24,6 +24,7 @@ import { changed, EngineError, engineStack, type EngineStack } from "../harness/
 import { ensureRootfs } from "../harness/rootfs";
 import { ensureTinyImage, TINY_IMAGE_REF } from "../harness/tiny-image";
 import { availabilityPoll, summarizePoll, webWorkload } from "../harness/availability";
+import { literal } from "../harness/regexp";
 
 const KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
 const WORKERS = ["worker-1", "worker-2"];
@@ -82,6 +83,9 @@ describe(`a real upgrade: ${FROM} -> ${TO}, 1 control plane + 2 workers, a workl
       assert.deepEqual(placed.trim().split(" ").sort(), ["worker-1", "worker-2"]);
       const serviceIp = (await kubectl("get service web -o jsonpath='{.spec.clusterIP}'")).trim();
 
+      const expiry = async () => (await engine!.stack.outputs()).certificateExpiry?.value as Record<string, string>;
+      const expiryBefore = await expiry();
+
       const poll = availabilityPoll(cp(), serviceIp, KUBECTL);
       await poll.started;
       engine!.writeStackFile(stackYaml(TO));
@@ -116,6 +120,11 @@ describe(`a real upgrade: ${FROM} -> ${TO}, 1 control plane + 2 workers, a workl
       assert.deepEqual(summary.failures, [], "requests to the web Service that failed during the upgrade");
       assert.ok(summary.minReady >= 1, `the API reported ${summary.minReady} Ready replicas at one point`);
       assert.deepEqual(summary.emptiedNodes, WORKERS, "each worker's replica moved off it while it was drained");
+      // kubeadm's upgrade renewed the control plane's certificates; the stack's output read them anew.
+      const expiryAfter = await expiry();
+      for (const name of ["cp-1/apiserver", "cp-1/etcd-server", "cp-1/admin.conf"]) {
+        assert.ok(Date.parse(expiryAfter[name]!) > Date.parse(expiryBefore[name]!), `${name} renewed by the upgrade`);
+      }
     },
   );
 
@@ -130,8 +139,8 @@ describe(`a real upgrade: ${FROM} -> ${TO}, 1 control plane + 2 workers, a workl
       "-n kube-system get pods -o jsonpath='{range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}'",
     );
     for (const component of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]) {
-      assert.match(images, new RegExp(`^registry\\.k8s\\.io/${component}:v${TO.replace(/\./g, "\\.")}$`, "m"));
-      assert.doesNotMatch(images, new RegExp(`/${component}:v${FROM.replace(/\./g, "\\.")}$`, "m"));
+      assert.match(images, new RegExp(`^registry\\.k8s\\.io/${component}:v${literal(TO)}$`, "m"));
+      assert.doesNotMatch(images, new RegExp(`/${component}:v${literal(FROM)}$`, "m"));
     }
     assert.match(images, /^registry\.k8s\.io\/etcd:3\.6\.8-0$/m, "kubeadm's etcd of the new version");
     const cordoned = await kubectl(
@@ -140,7 +149,7 @@ describe(`a real upgrade: ${FROM} -> ${TO}, 1 control plane + 2 workers, a workl
     assert.equal(cordoned.trim(), "", "no node left cordoned");
     for (const machine of lab().machines) {
       const tools = await inMachine(machine, "kubelet --version; crictl --version; containerd --version");
-      assert.match(tools, new RegExp(`^Kubernetes v${TO.replace(/\./g, "\\.")}$`, "m"), machine.name);
+      assert.match(tools, new RegExp(`^Kubernetes v${literal(TO)}$`, "m"), machine.name);
       assert.match(tools, /^crictl version v1\.36\.0$/m, machine.name);
       assert.match(tools, / v2\.3\.4 /, machine.name);
       const pending = await inMachine(machine, "ls /usr/local/bin/kubelet.nodeforge-upgrade 2>/dev/null || true");
@@ -160,7 +169,7 @@ describe(`a real upgrade: ${FROM} -> ${TO}, 1 control plane + 2 workers, a workl
       (error: unknown) => error,
     );
     assert.ok(refused instanceof EngineError, String(refused));
-    assert.match(refused.message, new RegExp(`kubernetesVersion.*'${FROM.replace(/\./g, "\\.")}'.*a downgrade`, "s"));
+    assert.match(refused.message, new RegExp(`kubernetesVersion.*'${literal(FROM)}'.*a downgrade`, "s"));
     engine!.writeStackFile(stackYaml(TO));
   });
 });
