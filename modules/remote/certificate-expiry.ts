@@ -3,10 +3,9 @@
  * script makes or renews on a machine expire. kubeadm makes the control plane's certificates (a year) at init and
  * join and renews them at every upgrade and `kubeadm certs renew`; nodeforge holds none of them, so their expiry can
  * only be read where they are. Only certificates cross the connection: a kubeconfig's client certificate is cut out
- * of it on the machine (its key stays there). Same serialization constraints as remote-file.ts: functions, constants
- * and npm or built-in modules only.
+ * of it on the machine (its key stays there), and a file's first whole certificate block only.
  */
-import { X509Certificate } from "node:crypto";
+import { certificateExpiry } from "../pki/expiry";
 import { shellQuote, shellWords } from "../render/shell";
 import { runRemote, withoutMachinePrefix } from "./session";
 import type { SshTarget } from "./types";
@@ -25,8 +24,10 @@ export function certificateReadScript(paths: readonly string[]): string {
     '  [ -f "$nf_path" ] || continue',
     `  printf '%s%s\\n' ${shellQuote(SECTION)} "$nf_path"`,
     '  case "$nf_path" in',
-    "    *.conf) sed -n 's/^[[:space:]]*client-certificate-data:[[:space:]]*//p' \"$nf_path\" ;;",
-    "    *) sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' \"$nf_path\" ;;",
+    // Only base64 characters of the first client-certificate-data: nothing after them on the line (a key) goes.
+    "    *.conf) sed -n 's|^[[:space:]]*client-certificate-data:[[:space:]]*\\([A-Za-z0-9+/=]*\\).*|\\1|p' \"$nf_path\" | head -n 1 ;;",
+    // The first whole certificate block only: a block cut off before its END line (then a key) is never printed.
+    '    *) awk \'/^-----BEGIN CERTIFICATE-----/ { block = ""; inblock = 1 } /^-----/ && !/CERTIFICATE-----/ { inblock = 0 } inblock { block = block $0 "\\n" } /^-----END CERTIFICATE-----/ && inblock { printf "%s", block; exit }\' "$nf_path" ;;',
     "  esac",
     "done",
   ].join("\n");
@@ -37,11 +38,7 @@ function expiryOf(section: string): string | undefined {
   const text = section.trim();
   if (!text) return undefined;
   const pem = text.startsWith("-----BEGIN") ? text : Buffer.from(text.split("\n")[0]!, "base64").toString("utf8");
-  try {
-    return new Date(new X509Certificate(pem).validTo).toISOString();
-  } catch {
-    return undefined;
-  }
+  return certificateExpiry(pem);
 }
 
 /** Each path's expiry from the script's answer; a path absent or holding no certificate is left out. */

@@ -301,7 +301,7 @@ async function apply(inputs: MachineStepInputs, olds: MachineStepOutputs | undef
     files,
     ...(inputs.units ? { units } : {}),
     applied: appliedHash(inputs.files),
-    ...(await expiryOf(inputs)),
+    ...(await expiryAfterApply(inputs, olds)),
   };
 }
 
@@ -310,6 +310,22 @@ async function expiryOf(props: MachineStepInputs): Promise<{ certificateExpiry?:
   const paths = props.certificates ?? [];
   if (paths.length === 0) return {};
   return { certificateExpiry: await readCertificateExpiry(props.target, props.step.name, paths) };
+}
+
+/**
+ * The reading after the script ran: a reading that fails keeps the last one (or none) rather than fail a step whose
+ * work is done, which would run its script again on the next up; the next refresh reads again.
+ */
+async function expiryAfterApply(
+  inputs: MachineStepInputs,
+  olds: MachineStepOutputs | undefined,
+): Promise<{ certificateExpiry?: Record<string, string> }> {
+  try {
+    return await expiryOf(inputs);
+  } catch (error) {
+    pulumi.log.warn((error as Error).message);
+    return olds?.certificateExpiry ? { certificateExpiry: olds.certificateExpiry } : {};
+  }
 }
 
 /** Reads every file and unit back; a file gone from the machine drops out of `files` (the next up writes it). */

@@ -76,6 +76,19 @@ describe("reading certificates' expiry on a machine", () => {
     assert.ok(!answer.includes(keyData) && !answer.includes("PRIVATE KEY"), answer);
   });
 
+  it("sends no key from a malformed file: a certificate cut off before its END line, a key on the data's line", () => {
+    const truncated = join(dir, "truncated.crt");
+    const inline = join(dir, "inline.conf");
+    const [begin, firstLine] = server.cert.split("\n");
+    writeFileSync(truncated, `${begin}\n${firstLine}\n${client.key}${server.cert}`);
+    const keyData = Buffer.from(client.key).toString("base64");
+    writeFileSync(inline, `users: [{user: {client-certificate-data: QUJD, client-key-data: ${keyData}}}]\n`);
+    const answer = runScript([truncated, inline]);
+    assert.ok(!answer.includes(keyData) && !answer.includes("PRIVATE KEY"), answer);
+    // The whole block after the cut-off one is still read.
+    assert.deepEqual(parseCertificateExpiry(answer), { [truncated]: expiryOf(server.cert) });
+  });
+
   it("answers nothing where no path is a file", () => {
     assert.equal(runScript([paths.absent, dir]), "");
   });
