@@ -5,7 +5,7 @@
  * only be read where they are. Only certificates cross the connection: a kubeconfig's client certificate is cut out
  * of it on the machine (its key stays there), and a file's first whole certificate block only.
  */
-import { certificateExpiry } from "../pki/expiry";
+import { certificateExpiry } from "../pki";
 import { shellQuote, shellWords } from "../render/shell";
 import { runRemote, withoutMachinePrefix } from "./session";
 import type { SshTarget } from "./types";
