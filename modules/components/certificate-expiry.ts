@@ -64,7 +64,7 @@ function expiryByName(certificates: [string, string][]): Record<string, string> 
 function readOnMachines(sources: ExpirySources): pulumi.Output<Record<string, string>> {
   const names = new Map(kubeadmCertificates(!sources.stack.etcd?.external).map((c) => [c.path, c.name]));
   const readings = sources.plan
-    .filter((step) => step.certificates)
+    .filter((step) => step.certificates?.length)
     .map((step) =>
       (sources.steps.get(step.id) as MachineStep).certificateExpiry.apply((expiry) => ({
         machine: step.machine,

@@ -186,12 +186,22 @@ function known(value: unknown): value is string {
   return typeof value === "string" && value !== UNKNOWN;
 }
 
+/** `certificates`, when given, is a list of absolute paths (the read script tests each as a file). */
+function certificatesFailures(certificates: unknown): { property: string; reason: string }[] {
+  if (certificates === undefined) return [];
+  if (!Array.isArray(certificates)) return [{ property: "certificates", reason: "is not a list of paths" }];
+  return certificates
+    .filter((path) => typeof path !== "string" || !path.startsWith("/"))
+    .map((path) => ({ property: "certificates", reason: `${JSON.stringify(path)} is not an absolute path` }));
+}
+
 function inputFailures(news: MachineStepInputs): { property: string; reason: string }[] {
   const failures = targetFailures(news.target);
   const name = isRecord(news.step) ? news.step.name : undefined;
   if (known(name) && !/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     failures.push({ property: "step", reason: `${JSON.stringify(name)} is not a kebab-case step name` });
   }
+  failures.push(...certificatesFailures(news.certificates));
   // During a preview, a file made of values not known yet (a new PKI's) is the engine's placeholder as a whole.
   const secrets = news.secretContents ?? {};
   if (!isRecord(news.files) || !isRecord(secrets)) return failures;

@@ -1,7 +1,8 @@
 /**
  * A MachineStep that names certificates against a real sshd on 127.0.0.1 (the "machine" is this host): its script
  * makes a certificate as kubeadm would; create, update and refresh read when it expires; a certificate renewed
- * behind the step's back shows at the next refresh; a step that names none reads nothing.
+ * behind the step's back shows at the next refresh; a step that names none reads nothing; check refuses a path
+ * that is not absolute.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -73,5 +74,15 @@ describe("MachineStep certificates", () => {
     assert.equal((await machineStepProvider.diff("machine:kubeadm-init", outs, fewer)).changes, true);
     const created = await machineStepProvider.create({ ...inputs, certificates: undefined });
     assert.equal(created.outs.certificateExpiry, undefined);
+  });
+
+  test("check refuses certificates that are not a list of absolute paths, naming each bad one", async () => {
+    assert.equal((await machineStepProvider.check(inputs, inputs)).failures, undefined);
+    const relative = await machineStepProvider.check(inputs, { ...inputs, certificates: [cert, "pki/apiserver.crt"] });
+    assert.deepEqual(relative.failures, [
+      { property: "certificates", reason: '"pki/apiserver.crt" is not an absolute path' },
+    ]);
+    const notList = await machineStepProvider.check(inputs, { ...inputs, certificates: cert as never });
+    assert.deepEqual(notList.failures, [{ property: "certificates", reason: "is not a list of paths" }]);
   });
 });

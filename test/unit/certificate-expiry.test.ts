@@ -77,16 +77,20 @@ describe("reading certificates' expiry on a machine", () => {
   });
 
   it("sends no key from a malformed file: a certificate cut off before its END line, a key on the data's line", () => {
-    const truncated = join(dir, "truncated.crt");
+    const cutOff = join(dir, "cut-off.crt");
+    const cutOffThenWhole = join(dir, "cut-off-then-whole.crt");
     const inline = join(dir, "inline.conf");
     const [begin, firstLine] = server.cert.split("\n");
-    writeFileSync(truncated, `${begin}\n${firstLine}\n${client.key}${server.cert}`);
+    // A block whose END line comes only after a key: the key's BEGIN line ends the block, so nothing is printed.
+    writeFileSync(cutOff, `${begin}\n${firstLine}\n${client.key}-----END CERTIFICATE-----\n`);
+    writeFileSync(cutOffThenWhole, `${begin}\n${firstLine}\n${client.key}${server.cert}`);
     const keyData = Buffer.from(client.key).toString("base64");
-    writeFileSync(inline, `users: [{user: {client-certificate-data: QUJD, client-key-data: ${keyData}}}]\n`);
-    const answer = runScript([truncated, inline]);
+    writeFileSync(inline, `users:\n- user:\n    client-certificate-data: QUJD, client-key-data: ${keyData}\n`);
+    const answer = runScript([cutOff, cutOffThenWhole, inline]);
     assert.ok(!answer.includes(keyData) && !answer.includes("PRIVATE KEY"), answer);
-    // The whole block after the cut-off one is still read.
-    assert.deepEqual(parseCertificateExpiry(answer), { [truncated]: expiryOf(server.cert) });
+    assert.ok(answer.includes("QUJD"), `the data's own base64 is read: ${answer}`);
+    // The whole block after the cut-off one is still read; the others hold no certificate.
+    assert.deepEqual(parseCertificateExpiry(answer), { [cutOffThenWhole]: expiryOf(server.cert) });
   });
 
   it("answers nothing where no path is a file", () => {
